@@ -1,0 +1,252 @@
+#include "server/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/check.h"
+
+namespace etcdpp::server {
+namespace {
+
+// etcd's messages for these conditions (etcdserver/errors.go).
+const char kErrStopped[] = "etcdserver: server stopped";
+const char kErrTooManyRequests[] = "etcdserver: too many requests";
+
+}  // namespace
+
+Node::Node(Options options, DurableLog* log, StateMachine* sm)
+    : options_(options), log_(log), sm_(sm) {}
+
+Node::~Node() { Stop(); }
+
+Status Node::Start(RecoveredLog recovered) {
+  uint64_t applied = sm_->applied_index().value();
+  // Re-apply what the log holds beyond the state machine; nothing is applied twice because the
+  // state machine stores its applied index in the same transaction as the data.
+  std::vector<raft::Entry> replay;
+  for (auto& e : recovered.entries) {
+    if (e.index.value() > applied) replay.push_back(std::move(e));
+  }
+  if (!replay.empty()) {
+    CHECK_EQ(replay.front().index.value(), applied + 1)
+        << "log does not continue the state machine: applied=" << applied
+        << " first=" << replay.front().index.value();
+    ETCDPP_RETURN_IF_ERROR(sm_->ApplyBatch(replay, [](uint64_t, ApplyResult&&) {}));
+    spdlog::info("replayed {} log entries after applied index {}", replay.size(), applied);
+  }
+  applied = sm_->applied_index().value();
+  last_index_ = std::max(recovered.last_index.value(), applied);
+  hard_state_ = recovered.hard_state;
+
+  // A single member elects itself at start-up: a new term, and the leader's empty entry in it
+  // (Raft §5.4.2) so that everything before it is committed in the new term. A fresh member
+  // reaches term 2, like etcd (term 1 is its bootstrap as follower).
+  uint64_t term = std::max<uint64_t>(hard_state_.term.value() + 1, 2);
+  hard_state_.term = Term(term);
+  hard_state_.vote = options_.member_id;
+  raft::Entry noop{Term(term), LogIndex(last_index_ + 1), raft::EntryType::kNormal, ""};
+  hard_state_.commit = noop.index;
+  ETCDPP_RETURN_IF_ERROR(log_->Save(hard_state_, std::span<const raft::Entry>(&noop, 1)));
+  last_index_ = noop.index.value();
+  ETCDPP_RETURN_IF_ERROR(sm_->ApplyBatch(std::span<const raft::Entry>(&noop, 1),
+                                         [](uint64_t, ApplyResult&&) {}));
+  term_.store(term, std::memory_order_release);
+  committed_.store(last_index_, std::memory_order_release);
+  applied_.store(sm_->applied_index().value(), std::memory_order_release);
+
+  log_thread_ = std::thread([this] { LogThreadMain(); });
+  apply_thread_ = std::thread([this] { ApplyThreadMain(); });
+  return Status::Ok();
+}
+
+void Node::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  log_cv_.notify_all();
+  apply_cv_.notify_all();
+  if (log_thread_.joinable()) log_thread_.join();
+  if (apply_thread_.joinable()) apply_thread_.join();
+  FailAllPending(Status(Code::kUnavailable, kErrStopped));
+}
+
+uint64_t Node::NextRequestId() {
+  // etcd's idutil: the low 2 bytes of the member id on top, then a counter; unique per member
+  // across restarts because the counter starts from the clock.
+  static const uint64_t start = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count()) << 8;
+  uint64_t prefix = (options_.member_id.value() & 0xffff) << 48;
+  uint64_t n = request_counter_.fetch_add(1, std::memory_order_relaxed);
+  return prefix | ((start + n) & ((uint64_t{1} << 48) - 1));
+}
+
+Status Node::write_path_error() const {
+  std::lock_guard lock(mu_);
+  return write_path_error_;
+}
+
+void Node::SetWritePathError(const Status& status) {
+  std::lock_guard lock(mu_);
+  if (write_path_error_.ok()) {
+    spdlog::critical("write path failed, refusing further writes: {}", status.ToString());
+    write_path_error_ = status;
+  }
+}
+
+void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) {
+  Status refuse;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      refuse = Status(Code::kUnavailable, kErrStopped);
+    } else if (!write_path_error_.ok()) {
+      refuse = write_path_error_;
+    } else if (waits_.size() >= options_.max_pending_proposals) {
+      refuse = Status(Code::kResourceExhausted, kErrTooManyRequests);
+    } else {
+      CHECK(waits_.emplace(request_id, std::move(done)).second)
+          << "duplicate request id " << request_id;
+      proposals_.push_back(Proposal{request_id, std::move(data)});
+    }
+  }
+  if (!refuse.ok()) {
+    done(ApplyResult{refuse, nullptr});
+    return;
+  }
+  log_cv_.notify_one();
+}
+
+void Node::ReadIndex(ReadCallback done) {
+  uint64_t index = committed_.load(std::memory_order_acquire);
+  if (applied_.load(std::memory_order_acquire) >= index) {
+    done(Status::Ok());
+    return;
+  }
+  bool stopped;
+  {
+    std::lock_guard lock(mu_);
+    stopped = stopping_;
+    // Re-check under the lock: the apply thread releases waiters under it after raising applied_.
+    if (applied_.load(std::memory_order_acquire) < index && !stopped) {
+      read_waiters_.emplace(index, std::move(done));
+      return;
+    }
+  }
+  done(stopped ? Status(Code::kUnavailable, kErrStopped) : Status::Ok());
+}
+
+void Node::LogThreadMain() {
+  std::vector<Proposal> batch;
+  std::vector<raft::Entry> entries;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      log_cv_.wait(lock, [&] { return stopping_ || !proposals_.empty(); });
+      if (stopping_) return;
+      batch.swap(proposals_);
+    }
+    entries.clear();
+    entries.reserve(batch.size());
+    for (Proposal& p : batch) {
+      entries.push_back(raft::Entry{hard_state_.term, LogIndex(++last_index_),
+                                    raft::EntryType::kNormal, std::move(p.data)});
+    }
+    // A single member commits an entry as soon as it is durable on its own disk.
+    raft::HardState hs = hard_state_;
+    hs.commit = LogIndex(last_index_);
+    Status s = log_->Save(hs, entries);
+    if (!s.ok()) {
+      // The entries may or may not be on disk; the only safe answer is to stop writing. Their
+      // proposers learn of the failure; recovery decides what the log holds.
+      SetWritePathError(s);
+      std::unordered_map<uint64_t, ProposeCallback> failed;
+      {
+        std::lock_guard lock(mu_);
+        for (const Proposal& p : batch) {
+          auto it = waits_.find(p.request_id);
+          if (it != waits_.end()) {
+            failed.emplace(p.request_id, std::move(it->second));
+            waits_.erase(it);
+          }
+        }
+      }
+      for (auto& [id, cb] : failed) cb(ApplyResult{s, nullptr});
+      batch.clear();
+      continue;
+    }
+    hard_state_ = hs;
+    committed_.store(last_index_, std::memory_order_release);
+    {
+      std::lock_guard lock(mu_);
+      to_apply_.push_back(std::move(entries));
+    }
+    entries = {};
+    batch.clear();
+    apply_cv_.notify_one();
+  }
+}
+
+void Node::ApplyThreadMain() {
+  std::vector<raft::Entry> batch;
+  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
+  std::vector<ReadCallback> reads;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      apply_cv_.wait(lock, [&] { return stopping_ || !to_apply_.empty(); });
+      if (stopping_ && to_apply_.empty()) return;
+      // Merge everything committed so far into one state-machine transaction.
+      batch = std::move(to_apply_.front());
+      to_apply_.pop_front();
+      while (!to_apply_.empty()) {
+        for (auto& e : to_apply_.front()) batch.push_back(std::move(e));
+        to_apply_.pop_front();
+      }
+    }
+    std::vector<std::pair<uint64_t, ApplyResult>> results;
+    Status s = sm_->ApplyBatch(batch, [&](uint64_t id, ApplyResult&& r) {
+      results.emplace_back(id, std::move(r));
+    });
+    if (!s.ok()) {
+      SetWritePathError(s);
+      // Entries are durable in the log but not applied: answering would let a client see a write
+      // that reads do not show. Fail the proposers; a restart replays the log.
+      FailAllPending(s);
+      continue;
+    }
+    applied_.store(batch.back().index.value(), std::memory_order_release);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, r] : results) {
+        auto it = waits_.find(id);
+        if (it == waits_.end()) continue;  // proposed by an earlier incarnation, or failed
+        completions.emplace_back(std::move(it->second), std::move(r));
+        waits_.erase(it);
+      }
+      auto end = read_waiters_.upper_bound(batch.back().index.value());
+      for (auto it = read_waiters_.begin(); it != end; ++it) reads.push_back(std::move(it->second));
+      read_waiters_.erase(read_waiters_.begin(), end);
+    }
+    for (auto& [cb, r] : completions) cb(std::move(r));
+    for (auto& cb : reads) cb(Status::Ok());
+    completions.clear();
+    reads.clear();
+  }
+}
+
+void Node::FailAllPending(const Status& status) {
+  std::unordered_map<uint64_t, ProposeCallback> waits;
+  std::multimap<uint64_t, ReadCallback> reads;
+  {
+    std::lock_guard lock(mu_);
+    waits.swap(waits_);
+    reads.swap(read_waiters_);
+    proposals_.clear();
+  }
+  for (auto& [id, cb] : waits) cb(ApplyResult{status, nullptr});
+  for (auto& [index, cb] : reads) cb(status);
+}
+
+}  // namespace etcdpp::server

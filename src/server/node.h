@@ -1,0 +1,169 @@
+// Node: the write pipeline of one etcdpp member — propose → log (fdatasync) → apply → respond —
+// and the linearizable-read barrier.
+//
+// Threads and ownership (DESIGN §2, §3):
+//  - Callers (loop threads) call Propose() and ReadIndex() from any thread. They never block:
+//    the request is queued and `done` runs later.
+//  - The log thread owns the consensus state and the durable log. Each wake-up it drains every
+//    queued proposal into one batch of entries, saves them with one Save() (one fdatasync: group
+//    commit), and hands the committed entries to the apply thread.
+//  - The apply thread owns the state machine's write side. It applies each batch of committed
+//    entries in one state-machine transaction, then runs the proposals' `done` callbacks and
+//    releases the read barriers whose index is now applied.
+//  - Callbacks therefore run on the apply thread; they must be quick and must not call back
+//    into the Node synchronously (post to a loop thread instead).
+//
+// Invariants: applied_index <= committed_index <= last durable log index. An entry is applied
+// only after it is durable; a proposal's `done` runs only after the state machine committed the
+// entry, so any read that starts after a client saw the response observes the write.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <google/protobuf/message.h>
+
+#include "base/ids.h"
+#include "base/status.h"
+#include "raft/types.h"
+
+namespace etcdpp::server {
+
+// What applying one proposal produced: an error, or a typed response message.
+struct ApplyResult {
+  Status status;
+  std::unique_ptr<google::protobuf::Message> response;
+};
+
+// The state machine the node drives. Implemented over mvcc + the KV applier.
+// Thread: all methods are called on the apply thread only, except applied_index() at start-up.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // The index of the last entry whose effects are durable in the state machine. Recovery replays
+  // log entries after it.
+  virtual LogIndex applied_index() const = 0;
+  // Applies `entries` (consecutive, starting at applied_index()+1) in one transaction and records
+  // the last index. For every entry that carried a proposal, calls on_applied(request_id, result)
+  // after the transaction committed. A non-OK return is fatal for the write path (disk error).
+  virtual Status ApplyBatch(std::span<const raft::Entry> entries,
+                            const std::function<void(uint64_t, ApplyResult&&)>& on_applied) = 0;
+};
+
+// The durable log the node appends to. Implemented over wal::Wal.
+// Thread: the log thread only.
+class DurableLog {
+ public:
+  virtual ~DurableLog() = default;
+  // Appends entries and the hard state with one write and one fdatasync. Returns OK iff durable.
+  virtual Status Save(const raft::HardState& hs, std::span<const raft::Entry> entries) = 0;
+};
+
+class Node {
+ public:
+  using ProposeCallback = std::function<void(ApplyResult&&)>;
+  using ReadCallback = std::function<void(Status)>;
+
+  struct Options {
+    MemberId member_id;
+    ClusterId cluster_id;
+    // Proposals queued but not yet applied, beyond which Propose fails fast with etcd's
+    // "etcdserver: too many requests" (etcd allows 5000 between commit and apply).
+    size_t max_pending_proposals = 5000;
+  };
+
+  // Recovered state of the log: the hard state and every entry after the state machine's applied
+  // index (they are re-applied before the node serves).
+  struct RecoveredLog {
+    raft::HardState hard_state;
+    std::vector<raft::Entry> entries;  // consecutive; may be empty
+    LogIndex last_index;               // last index in the log (== applied index when empty)
+  };
+
+  // The node does not own `log` and `sm`; they must outlive it.
+  Node(Options options, DurableLog* log, StateMachine* sm);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Re-applies recovered entries, then starts the log and apply threads.
+  Status Start(RecoveredLog recovered);
+  // Stops both threads. Pending proposals and reads complete with "etcdserver: server stopped".
+  void Stop();
+
+  // Any thread. `data` is an encoded request that carries `request_id`; `done` runs on the apply
+  // thread with the result, or with an error if the proposal could not be committed.
+  void Propose(uint64_t request_id, std::string data, ProposeCallback done);
+
+  // Any thread. `done(OK)` runs once every entry committed before this call has been applied
+  // (Raft thesis §6.4: a read served after that is linearizable); on the caller's thread if that
+  // is already true, else on the apply thread.
+  void ReadIndex(ReadCallback done);
+
+  // Unique ids for requests, as etcd generates them: member id bits in the top, a counter below.
+  uint64_t NextRequestId();
+
+  MemberId member_id() const { return options_.member_id; }
+  ClusterId cluster_id() const { return options_.cluster_id; }
+  Term term() const { return Term(term_.load(std::memory_order_acquire)); }
+  MemberId leader() const { return options_.member_id; }  // single member: always itself
+  LogIndex committed_index() const { return LogIndex(committed_.load(std::memory_order_acquire)); }
+  LogIndex applied_index() const { return LogIndex(applied_.load(std::memory_order_acquire)); }
+  // The sticky error of the write path (e.g. a failed fdatasync), OK while healthy.
+  Status write_path_error() const;
+
+ private:
+  struct Proposal {
+    uint64_t request_id;
+    std::string data;
+  };
+  struct ReadWaiter {
+    uint64_t index;
+    ReadCallback done;
+  };
+
+  void LogThreadMain();
+  void ApplyThreadMain();
+  void FailAllPending(const Status& status);
+  void SetWritePathError(const Status& status);
+
+  const Options options_;
+  DurableLog* const log_;
+  StateMachine* const sm_;
+
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> committed_{0};
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> request_counter_{0};
+
+  // Guards everything below up to the threads.
+  mutable std::mutex mu_;
+  std::condition_variable log_cv_;
+  std::condition_variable apply_cv_;
+  bool stopping_ = false;
+  Status write_path_error_;
+  std::vector<Proposal> proposals_;                      // waiting for the log thread
+  std::unordered_map<uint64_t, ProposeCallback> waits_;  // request id → completion
+  std::deque<std::vector<raft::Entry>> to_apply_;        // durable, committed batches
+  std::multimap<uint64_t, ReadCallback> read_waiters_;   // read index → completion
+
+  // Owned by the log thread.
+  uint64_t last_index_ = 0;
+  raft::HardState hard_state_;
+
+  std::thread log_thread_;
+  std::thread apply_thread_;
+};
+
+}  // namespace etcdpp::server

@@ -1,0 +1,140 @@
+#include "server/node.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+
+namespace etcdpp::server {
+namespace {
+
+// An in-memory durable log: records what was saved, and can be told to fail.
+class MemoryLog : public DurableLog {
+ public:
+  Status Save(const raft::HardState& hs, std::span<const raft::Entry> entries) override {
+    std::lock_guard lock(mu);
+    if (!fail_with.ok()) return fail_with;
+    ++saves;
+    hard_state = hs;
+    for (const auto& e : entries) log.push_back(e);
+    return Status::Ok();
+  }
+  std::mutex mu;
+  Status fail_with;
+  int saves = 0;
+  raft::HardState hard_state;
+  std::vector<raft::Entry> log;
+};
+
+// A state machine whose state is the list of applied payloads; a request id is the payload.
+class ListStateMachine : public StateMachine {
+ public:
+  LogIndex applied_index() const override { return applied; }
+  Status ApplyBatch(std::span<const raft::Entry> entries,
+                    const std::function<void(uint64_t, ApplyResult&&)>& on_applied) override {
+    ++batches;
+    for (const auto& e : entries) {
+      EXPECT_EQ(e.index.value(), applied.value() + 1);
+      applied = e.index;
+      if (e.data.empty()) continue;
+      applied_data.push_back(e.data);
+      on_applied(std::stoull(e.data), ApplyResult{});
+    }
+    return Status::Ok();
+  }
+  LogIndex applied;
+  int batches = 0;
+  std::vector<std::string> applied_data;
+};
+
+TEST(NodeTest, ConcurrentProposalsAreAllAppliedAndShareSaves) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  constexpr int kThreads = 4, kPerThread = 200;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::promise<void>> done(kPerThread);
+      for (int i = 0; i < kPerThread; ++i) {
+        uint64_t id = t * 1000 + i + 1;
+        node.Propose(id, std::to_string(id), [&, i](ApplyResult&& r) {
+          if (r.status.ok()) ++ok;
+          done[i].set_value();
+        });
+      }
+      for (auto& d : done) d.get_future().wait();
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  node.Stop();
+  EXPECT_EQ(sm.applied_data.size(), size_t{kThreads * kPerThread});
+  // Start-up saves the leader's no-op; the rest are group commits.
+  EXPECT_LE(log.saves, kThreads * kPerThread + 1);
+  EXPECT_EQ(log.log.size(), size_t{kThreads * kPerThread + 1});
+  EXPECT_EQ(log.hard_state.commit, log.log.back().index);
+}
+
+TEST(NodeTest, ReadIndexWaitsForApply) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  std::promise<void> applied;
+  node.Propose(7, "7", [&](ApplyResult&&) { applied.set_value(); });
+  applied.get_future().wait();
+  std::promise<Status> read;
+  node.ReadIndex([&](Status s) { read.set_value(s); });
+  EXPECT_TRUE(read.get_future().get().ok());
+  EXPECT_GE(node.applied_index(), node.committed_index());
+}
+
+TEST(NodeTest, FailedSaveIsStickyAndFailsProposers) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  log.fail_with = Status(Code::kInternal, "fdatasync: Input/output error");
+  std::promise<Status> first;
+  node.Propose(1, "1", [&](ApplyResult&& r) { first.set_value(r.status); });
+  EXPECT_EQ(first.get_future().get().code(), Code::kInternal);
+  log.fail_with = Status::Ok();  // even if the disk recovers, the node does not pretend
+  std::promise<Status> second;
+  node.Propose(2, "2", [&](ApplyResult&& r) { second.set_value(r.status); });
+  EXPECT_EQ(second.get_future().get().message(), "fdatasync: Input/output error");
+  EXPECT_TRUE(sm.applied_data.empty());
+}
+
+TEST(NodeTest, RecoveryReplaysOnlyUnappliedEntries) {
+  MemoryLog log;
+  ListStateMachine sm;
+  sm.applied = LogIndex(2);
+  Node::RecoveredLog rec;
+  rec.hard_state = {Term(3), MemberId(1), LogIndex(4)};
+  for (uint64_t i = 1; i <= 4; ++i) {
+    rec.entries.push_back({Term(3), LogIndex(i), raft::EntryType::kNormal, std::to_string(i + 10)});
+  }
+  rec.last_index = LogIndex(4);
+  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
+  ASSERT_TRUE(node.Start(std::move(rec)).ok());
+  EXPECT_EQ(sm.applied_data, (std::vector<std::string>{"13", "14"}));
+  EXPECT_EQ(node.term(), Term(4));
+  EXPECT_EQ(node.applied_index(), LogIndex(5));  // replayed 3..4, then the new term's no-op
+}
+
+TEST(NodeTest, StopFailsQueuedWork) {
+  MemoryLog log;
+  ListStateMachine sm;
+  auto node = std::make_unique<Node>(Node::Options{MemberId(1), ClusterId(2)}, &log, &sm);
+  ASSERT_TRUE(node->Start({}).ok());
+  node->Stop();
+  std::promise<Status> p;
+  node->Propose(1, "1", [&](ApplyResult&& r) { p.set_value(r.status); });
+  EXPECT_EQ(p.get_future().get().message(), "etcdserver: server stopped");
+}
+
+}  // namespace
+}  // namespace etcdpp::server
