@@ -1,0 +1,111 @@
+// Env: one LMDB environment (a single data file plus its lock file) and its named sub-databases.
+//
+// This is a thin RAII wrapper: it owns the MDB_env*, turns MDB_* codes into Status and fixes the
+// flags the rest of etcdpp relies on. See txn.h for transactions and cursors.
+//
+// Durability choice (why MDB_NOMETASYNC): the WAL (src/wal) is the source of durability — an
+// entry is acknowledged only after its WAL record is fdatasync'ed, and the applied ("consistent")
+// index is stored in the same LMDB transaction as the data it describes. LMDB therefore does not
+// have to make every commit durable on its own. With MDB_NOMETASYNC each commit still syncs the
+// data pages but not the meta page, so after a system crash the file is always consistent (LMDB
+// falls back to the previous meta page) and may only miss the last commit(s); recovery replays
+// the WAL from the stored consistent index. Sync() forces a full flush when that matters (before
+// deleting WAL segments, before a snapshot is sent). MDB_NOSYNC would risk a torn, inconsistent
+// file and is not used.
+//
+// File layout: MDB_NOSUBDIR, so `path` is the data file itself (etcd's `member/snap/db`) and
+// the lock file is `path + "-lock"`.
+//
+// Thread safety: an Env may be used from any thread. MDB_NOTLS is set, so a read transaction is
+// not bound to the thread that began it (a loop thread may hand it to another); a transaction
+// itself must not be used by two threads at once. There is at most one write transaction at a
+// time (LMDB serialises writers; etcdpp has exactly one writer, the apply thread) and it must be
+// committed or aborted on the thread that began it. Readers never block the writer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "base/status.h"
+#include "storage/txn.h"
+
+struct MDB_env;
+
+namespace etcdpp::storage {
+
+// Default map size: etcd's default --quota-backend-bytes (2 GiB).
+inline constexpr uint64_t kDefaultMapSizeBytes = 2ull << 30;
+// Named sub-databases per environment: mvcc uses 4, lease/auth/members a few more; 32 leaves
+// room without the linear-scan cost LMDB documents for large values.
+inline constexpr unsigned kDefaultMaxDbs = 32;
+// Concurrent read transactions (one reader-table slot each). A reader is held for the duration
+// of one Range/Watch-catch-up; 1024 covers many loop threads with many in-flight reads. Beginning
+// a read beyond the limit fails with kResourceExhausted rather than blocking.
+inline constexpr unsigned kDefaultMaxReaders = 1024;
+
+struct EnvOptions {
+  // The data file; created (with its parent directory expected to exist) unless read_only.
+  std::string path;
+  // The LMDB map size: the largest the data file can grow. etcdpp sets it from
+  // --quota-backend-bytes (plus headroom chosen by the server).
+  uint64_t map_size_bytes = kDefaultMapSizeBytes;
+  unsigned max_dbs = kDefaultMaxDbs;
+  unsigned max_readers = kDefaultMaxReaders;
+  bool read_only = false;
+  // MDB_NORDAHEAD: random point reads on a large database should not pull in neighbouring pages.
+  bool no_readahead = true;
+};
+
+struct EnvStats {
+  uint64_t map_size_bytes = 0;
+  uint64_t page_size_bytes = 0;
+  // Bytes of the file in use: (last used page + 1) × page size. What etcd reports as "db size".
+  uint64_t used_bytes = 0;
+  // The id of the last committed write transaction; grows by one per commit.
+  uint64_t last_txn_id = 0;
+};
+
+class Env {
+ public:
+  // Opens (or creates) the environment. Never scans the file: cost is independent of its size.
+  static Result<std::unique_ptr<Env>> Open(const EnvOptions& options);
+  ~Env();
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  // Opens the named sub-database, creating it unless the env is read-only. Handles stay valid
+  // for the life of the Env. REQUIRES: no write transaction is open on this thread; call during
+  // start-up before readers use the handle.
+  Result<Dbi> OpenDbi(std::string_view name, DbiKind kind);
+
+  // Begins a read-only snapshot transaction. Cheap (a reader-table slot, no lock held against
+  // the writer). Fails with kResourceExhausted when max_readers are in use.
+  Result<ReadTxn> BeginRead() const;
+  // Begins the write transaction. Blocks while another thread holds one (never the case when
+  // only the apply thread writes). REQUIRES: !read_only.
+  Result<WriteTxn> BeginWrite();
+
+  // Writes a compacted copy (free pages omitted, pages renumbered) of the last committed state
+  // to a new file at `dest_path` (must not exist). Runs on a read transaction, so writers go on.
+  // Used for defragmentation and for snapshots.
+  Status CopyCompact(const std::string& dest_path) const;
+  // Same, to an open file descriptor (a pipe or socket for a streamed snapshot).
+  Status CopyCompactToFd(int fd) const;
+
+  // Flushes data and meta pages to disk (the commits MDB_NOMETASYNC left unsynced).
+  Status Sync();
+
+  Result<EnvStats> Stats() const;
+  const EnvOptions& options() const { return options_; }
+
+ private:
+  Env(MDB_env* env, EnvOptions options) : env_(env), options_(std::move(options)) {}
+
+  MDB_env* env_;
+  EnvOptions options_;
+};
+
+}  // namespace etcdpp::storage

@@ -1,0 +1,214 @@
+#include "storage/env.h"
+
+#include <gtest/gtest.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "storage/errors.h"
+
+namespace etcdpp::storage {
+namespace {
+
+class EnvTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/etcdpp_storage_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Env> OpenEnv(uint64_t map_size = 64 << 20, bool read_only = false) {
+    EnvOptions o;
+    o.path = dir_ + "/db";
+    o.map_size_bytes = map_size;
+    o.read_only = read_only;
+    auto env = Env::Open(o);
+    EXPECT_TRUE(env.ok()) << env.status().ToString();
+    return env.ok() ? std::move(env).value() : nullptr;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(EnvTest, UsesEtcdFileNameWithoutSubdir) {
+  auto env = OpenEnv();
+  ASSERT_TRUE(env);
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir_ + "/db"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/db-lock"));
+}
+
+TEST_F(EnvTest, PutGetDeleteCommitAndAbort) {
+  auto env = OpenEnv();
+  auto dbi = env->OpenDbi("t", DbiKind::kPlain);
+  ASSERT_TRUE(dbi.ok());
+  {
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Put(*dbi, "a", "1").ok());
+    ASSERT_TRUE(w->Put(*dbi, "b", "2").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  {
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w->Put(*dbi, "c", "3").ok());
+    auto del = w->Delete(*dbi, "a");
+    ASSERT_TRUE(del.ok());
+    EXPECT_TRUE(*del);
+    auto del2 = w->Delete(*dbi, "zz");
+    EXPECT_FALSE(*del2);
+    // Destroyed without Commit(): aborted.
+  }
+  auto r = env->BeginRead();
+  ASSERT_TRUE(r.ok());
+  auto a = r->Get(*dbi, "a");
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(a->has_value());
+  EXPECT_EQ(**a, "1");
+  EXPECT_FALSE(r->Get(*dbi, "c")->has_value());
+  EXPECT_EQ(*r->Count(*dbi), 2u);
+}
+
+TEST_F(EnvTest, ReaderSnapshotIsIsolatedFromLaterCommitsAndMovesAcrossThreads) {
+  auto env = OpenEnv();
+  auto dbi = *env->OpenDbi("t", DbiKind::kPlain);
+  {
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w->Put(dbi, "k", "old").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  auto r = env->BeginRead();
+  ASSERT_TRUE(r.ok());
+  ReadTxn snapshot = std::move(r).value();
+  {
+    // The writer is not blocked by the open reader.
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w->Put(dbi, "k", "new").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  std::string seen;
+  std::thread t([&] { seen = std::string(**snapshot.Get(dbi, "k")); });  // MDB_NOTLS
+  t.join();
+  EXPECT_EQ(seen, "old");
+  auto r2 = env->BeginRead();
+  EXPECT_EQ(**r2->Get(dbi, "k"), "new");
+}
+
+TEST_F(EnvTest, CursorWalksPlainAndDupSortedDatabases) {
+  auto env = OpenEnv();
+  auto plain = *env->OpenDbi("p", DbiKind::kPlain);
+  auto dup = *env->OpenDbi("d", DbiKind::kDupFixed);
+  {
+    auto w = env->BeginWrite();
+    for (std::string k : {"a", "b", "d"}) ASSERT_TRUE(w->Put(plain, k, "v" + k).ok());
+    for (std::string v : {"3", "1", "2"}) ASSERT_TRUE(w->Put(dup, "x", v).ok());
+    ASSERT_TRUE(w->Put(dup, "x", "2").ok());  // already present: no-op
+    ASSERT_TRUE(w->Put(dup, "y", "9").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  auto r = env->BeginRead().value();
+  {
+    auto c = r.OpenCursor(plain).value();
+    ASSERT_TRUE(*c.SeekGE("c"));
+    EXPECT_EQ(c.key(), "d");
+    EXPECT_EQ(c.value(), "vd");
+    EXPECT_FALSE(*c.Next());
+    ASSERT_TRUE(*c.SeekExact("a"));
+    EXPECT_FALSE(*c.SeekExact("c"));
+    ASSERT_TRUE(*c.Last());
+    EXPECT_EQ(c.key(), "d");
+  }
+  {
+    auto c = r.OpenCursor(dup).value();
+    ASSERT_TRUE(*c.SeekExact("x"));
+    EXPECT_EQ(c.value(), "1");
+    EXPECT_EQ(*c.DupCount(), 3u);
+    ASSERT_TRUE(*c.SeekDupGE("x", "15"));
+    EXPECT_EQ(c.value(), "2");
+    EXPECT_FALSE(*c.SeekDupGE("x", "4"));
+    ASSERT_TRUE(*c.SeekExact("x"));
+    ASSERT_TRUE(*c.LastDup());
+    EXPECT_EQ(c.value(), "3");
+    ASSERT_TRUE(*c.PrevDup());
+    EXPECT_EQ(c.value(), "2");
+    ASSERT_TRUE(*c.NextKey());
+    EXPECT_EQ(c.key(), "y");
+    EXPECT_FALSE(*c.NextKey());
+  }
+}
+
+TEST_F(EnvTest, MapFullIsADistinctStatus) {
+  auto env = OpenEnv(/*map_size=*/256 << 10);
+  auto dbi = *env->OpenDbi("t", DbiKind::kPlain);
+  auto w = env->BeginWrite();
+  Status last;
+  std::string value(4000, 'x');
+  for (int i = 0; i < 1000 && last.ok(); ++i) {
+    last = w->Put(dbi, "key" + std::to_string(i), value);
+  }
+  ASSERT_FALSE(last.ok());
+  EXPECT_TRUE(IsMapFull(last)) << last.ToString();
+  EXPECT_EQ(last.code(), Code::kResourceExhausted);
+  EXPECT_FALSE(IsMapFull(Internal("other")));
+}
+
+TEST_F(EnvTest, OpeningGarbageIsDataLoss) {
+  {
+    FILE* f = fopen((dir_ + "/db").c_str(), "w");
+    std::string junk(16384, 'j');
+    fwrite(junk.data(), 1, junk.size(), f);
+    fclose(f);
+  }
+  EnvOptions o;
+  o.path = dir_ + "/db";
+  auto env = Env::Open(o);
+  ASSERT_FALSE(env.ok());
+  EXPECT_EQ(env.status().code(), Code::kDataLoss) << env.status().ToString();
+}
+
+TEST_F(EnvTest, CompactCopyHoldsTheDataAndIsSmaller) {
+  auto env = OpenEnv();
+  auto dbi = *env->OpenDbi("t", DbiKind::kPlain);
+  std::string value(1000, 'v');
+  {
+    auto w = env->BeginWrite();
+    for (int i = 0; i < 2000; ++i) ASSERT_TRUE(w->Put(dbi, "k" + std::to_string(i), value).ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  {
+    auto w = env->BeginWrite();
+    for (int i = 0; i < 1990; ++i) ASSERT_TRUE(w->Delete(dbi, "k" + std::to_string(i)).ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  ASSERT_TRUE(env->CopyCompact(dir_ + "/copy").ok());
+  EXPECT_FALSE(env->CopyCompact(dir_ + "/copy").ok()) << "must not overwrite";
+  EXPECT_LT(std::filesystem::file_size(dir_ + "/copy"), std::filesystem::file_size(dir_ + "/db"));
+  EnvOptions o;
+  o.path = dir_ + "/copy";
+  auto copy = Env::Open(o);
+  ASSERT_TRUE(copy.ok());
+  auto cdbi = *(*copy)->OpenDbi("t", DbiKind::kPlain);
+  auto r = (*copy)->BeginRead().value();
+  EXPECT_EQ(*r.Count(cdbi), 10u);
+  EXPECT_EQ(**r.Get(cdbi, "k1999"), value);
+  auto stats = (*copy)->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GT(stats->used_bytes, 0u);
+}
+
+TEST_F(EnvTest, ReadOnlyEnvCannotCreateDatabases) {
+  { auto env = OpenEnv(); ASSERT_TRUE(env->OpenDbi("exists", DbiKind::kPlain).ok()); }
+  auto env = OpenEnv(64 << 20, /*read_only=*/true);
+  ASSERT_TRUE(env);
+  EXPECT_TRUE(env->OpenDbi("exists", DbiKind::kPlain).ok());
+  auto missing = env->OpenDbi("missing", DbiKind::kPlain);
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace etcdpp::storage
