@@ -1,0 +1,424 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"math/rand"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/clientv3"
+	pb "go.etcd.io/etcd/etcdserver/etcdserverpb"
+	"go.etcd.io/etcd/pkg/transport"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+)
+
+// maxErrorsShown bounds how many individual request errors are printed per command.
+const maxErrorsShown = 3
+
+func (o *options) tlsConfig() (*tls.Config, error) {
+	if o.cacert == "" && o.cert == "" && o.key == "" {
+		return nil, nil
+	}
+	info := transport.TLSInfo{TrustedCAFile: o.cacert, CertFile: o.cert, KeyFile: o.key}
+	return info.ClientConfig()
+}
+
+func newClient(o *options, dialTimeout time.Duration) (*clientv3.Client, error) {
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	logCfg := zap.NewProductionConfig()
+	logCfg.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
+	return clientv3.New(clientv3.Config{
+		Endpoints:   o.endpointList(),
+		DialTimeout: dialTimeout,
+		TLS:         tc,
+		LogConfig:   &logCfg,
+		// Fail fast at start-up instead of discovering an unreachable server per request.
+		DialOptions: []grpc.DialOption{grpc.WithBlock()},
+		// A full-range read of 100k x 1 KiB is ~100 MiB in one response.
+		MaxCallRecvMsgSize: 1 << 30,
+	})
+}
+
+// newClients opens n independent connections (one clientv3.Client each), in parallel because a
+// TLS handshake per connection adds up at 100 connections.
+func newClients(o *options, n int) ([]*clientv3.Client, error) {
+	clis := make([]*clientv3.Client, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range clis {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			clis[i], errs[i] = newClient(o, o.dialTimeout)
+		}(i)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			closeClients(clis)
+			return nil, fmt.Errorf("connecting to %s: %v", o.endpoints, err)
+		}
+	}
+	return clis, nil
+}
+
+func closeClients(clis []*clientv3.Client) {
+	for _, c := range clis {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// requestFn performs request number i; a worker is one simulated client.
+type requestFn func(ctx context.Context, i int) error
+
+// workerFactory builds client j's request function on connection c (its set-up, e.g. opening a
+// stream, is not measured).
+type workerFactory func(j int, c *clientv3.Client) (requestFn, error)
+
+// runClosed runs o.total requests over o.clients closed-loop clients spread round-robin over
+// o.conns connections, and measures them (and the server, with --pid).
+func runClosed(o *options, total int, factory workerFactory) (*result, error) {
+	clis, err := newClients(o, o.conns)
+	if err != nil {
+		return nil, err
+	}
+	defer closeClients(clis)
+	workers := make([]requestFn, o.clients)
+	for j := range workers {
+		if workers[j], err = factory(j, clis[j%len(clis)]); err != nil {
+			return nil, err
+		}
+	}
+	res := &result{}
+	lats := make([][]time.Duration, o.clients)
+	errCounts := make([]int, o.clients)
+	var next int64 = -1
+	var shown int32
+	pw, err := startProcWatch(o.pid)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for j := range workers {
+		wg.Add(1)
+		go func(j int) {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, total/o.clients+1)
+			for {
+				i := int(atomic.AddInt64(&next, 1))
+				if i >= total {
+					break
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
+				t0 := time.Now()
+				err := workers[j](ctx, i)
+				d := time.Since(t0)
+				cancel()
+				if err != nil {
+					errCounts[j]++
+					if atomic.AddInt32(&shown, 1) <= maxErrorsShown {
+						fmt.Fprintf(os.Stderr, "request error: %v\n", err)
+					}
+					continue
+				}
+				lat = append(lat, d)
+			}
+			lats[j] = lat
+		}(j)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	errs := 0
+	for j := range lats {
+		all = append(all, lats[j]...)
+		errs += errCounts[j]
+	}
+	pw.finish(res, len(all))
+	res.fill(all, errs, elapsed)
+	return res, nil
+}
+
+// keyOf renders key number n as a zero-padded decimal of at least size bytes after prefix.
+func keyOf(prefix string, n, size int) string {
+	w := size - len(prefix)
+	if w < 1 {
+		w = 1
+	}
+	return fmt.Sprintf("%s%0*d", prefix, w, n)
+}
+
+func randomValue(size int) string {
+	b := make([]byte, size)
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	r := rand.New(rand.NewSource(1))
+	for i := range b {
+		b[i] = letters[r.Intn(len(letters))]
+	}
+	return string(b)
+}
+
+func runPut(o *options, _ []string) (*result, error) {
+	val := randomValue(o.valSize)
+	return runClosed(o, o.total, func(j int, c *clientv3.Client) (requestFn, error) {
+		r := rand.New(rand.NewSource(int64(j) + 1))
+		return func(ctx context.Context, i int) error {
+			n := i % o.keySpaceSize
+			if !o.seqKeys {
+				n = r.Intn(o.keySpaceSize)
+			}
+			_, err := c.Put(ctx, keyOf("", n, o.keySize), val)
+			return err
+		}, nil
+	})
+}
+
+func runRange(o *options, args []string) (*result, error) {
+	if len(args) < 1 || len(args) > 2 {
+		return nil, fmt.Errorf("range needs KEY [END]")
+	}
+	var opts []clientv3.OpOption
+	if len(args) == 2 {
+		opts = append(opts, clientv3.WithRange(args[1]))
+	}
+	if o.consistency == "s" {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	var lastKVs, lastBytes int64
+	res, err := runClosed(o, o.total, func(j int, c *clientv3.Client) (requestFn, error) {
+		return func(ctx context.Context, i int) error {
+			resp, err := c.Get(ctx, args[0], opts...)
+			if err != nil {
+				return err
+			}
+			var n int64
+			for _, kv := range resp.Kvs {
+				n += int64(len(kv.Key) + len(kv.Value))
+			}
+			atomic.StoreInt64(&lastKVs, int64(len(resp.Kvs)))
+			atomic.StoreInt64(&lastBytes, n)
+			return nil
+		}, nil
+	})
+	if res != nil {
+		res.setExtra("kvs", float64(lastKVs))
+		res.setExtra("kv_bytes", float64(lastBytes))
+	}
+	return res, err
+}
+
+func runTxnPut(o *options, _ []string) (*result, error) {
+	val := randomValue(o.valSize)
+	return runClosed(o, o.total, func(j int, c *clientv3.Client) (requestFn, error) {
+		r := rand.New(rand.NewSource(int64(j) + 1))
+		return func(ctx context.Context, i int) error {
+			ops := make([]clientv3.Op, o.txnOps)
+			for k := range ops {
+				ops[k] = clientv3.OpPut(keyOf("", r.Intn(o.keySpaceSize), o.keySize), val)
+			}
+			_, err := c.Txn(ctx).Then(ops...).Commit()
+			return err
+		}, nil
+	})
+}
+
+// runLoad writes keys prefix+000..., o.total of them, o.txnOps per txn; the harness uses it to
+// fill a server before memory, full-read, restart and defrag measurements.
+func runLoad(o *options, _ []string) (*result, error) {
+	val := randomValue(o.valSize)
+	txns := (o.total + o.txnOps - 1) / o.txnOps
+	res, err := runClosed(o, txns, func(j int, c *clientv3.Client) (requestFn, error) {
+		return func(ctx context.Context, i int) error {
+			var ops []clientv3.Op
+			for n := i * o.txnOps; n < (i+1)*o.txnOps && n < o.total; n++ {
+				ops = append(ops, clientv3.OpPut(keyOf(o.prefix, n, o.keySize), val))
+			}
+			_, err := c.Txn(ctx).Then(ops...).Commit()
+			return err
+		}, nil
+	})
+	if res != nil && res.Seconds > 0 {
+		res.setExtra("keys_per_s", float64(o.total)/res.Seconds)
+	}
+	return res, err
+}
+
+func runLeaseKeepalive(o *options, _ []string) (*result, error) {
+	var mu sync.Mutex
+	var leases []clientv3.LeaseID
+	var leaseCli *clientv3.Client
+	res, err := runClosed(o, o.total, func(j int, c *clientv3.Client) (requestFn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
+		defer cancel()
+		// TTL long enough to outlive the run; revoked afterwards either way.
+		g, err := c.Grant(ctx, 300)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		leases = append(leases, g.ID)
+		leaseCli = c
+		mu.Unlock()
+		// The raw stream, as etcd's tool does: clientv3's KeepAlive helper paces itself.
+		stream, err := pb.NewLeaseClient(c.ActiveConnection()).LeaseKeepAlive(
+			context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return func(_ context.Context, i int) error {
+			if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: int64(g.ID)}); err != nil {
+				return err
+			}
+			_, err := stream.Recv()
+			return err
+		}, nil
+	})
+	if leaseCli != nil {
+		c, err := newClient(o, o.dialTimeout)
+		if err == nil {
+			for _, id := range leases {
+				ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
+				c.Revoke(ctx, id)
+				cancel()
+			}
+			c.Close()
+		}
+	}
+	return res, err
+}
+
+// runDefrag compacts to the head revision, then times Defragment while one client keeps
+// putting, so the report shows both the defrag duration and the write pause it causes.
+func runDefrag(o *options, _ []string) (*result, error) {
+	c, err := newClient(o, o.dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	g, err := c.Get(ctx, "defrag-probe")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Compact(ctx, g.Header.Revision, clientv3.WithCompactPhysical()); err != nil &&
+		!strings.Contains(err.Error(), "compacted") {
+		return nil, fmt.Errorf("compact: %v", err)
+	}
+	type sample struct{ start, end time.Time }
+	var samples []sample
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	probe, err := newClient(o, o.dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer probe.Close()
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pctx, pcancel := context.WithTimeout(context.Background(), o.reqTimeout)
+			t0 := time.Now()
+			_, err := probe.Put(pctx, "defrag-probe", "x")
+			pcancel()
+			if err == nil {
+				samples = append(samples, sample{t0, time.Now()})
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // let the probe reach steady state before the defrag
+	pw, err := startProcWatch(o.pid)
+	if err != nil {
+		close(stop)
+		<-done
+		return nil, err
+	}
+	d0 := time.Now()
+	_, derr := c.Defragment(ctx, o.endpointList()[0])
+	d1 := time.Now()
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	<-done
+	if derr != nil {
+		return nil, fmt.Errorf("defragment: %v", derr)
+	}
+	res := &result{}
+	var during []time.Duration
+	for _, s := range samples {
+		if s.end.After(d0) && s.start.Before(d1) {
+			during = append(during, s.end.Sub(s.start))
+		}
+	}
+	pw.finish(res, 1)
+	res.fill(during, 0, d1.Sub(d0))
+	res.setExtra("defrag_ms", ms(d1.Sub(d0)))
+	return res, nil
+}
+
+// runWaitHealthy polls until a linearizable get succeeds, i.e. the server has a leader, has
+// applied its log and serves reads; reports the time since --since-ns (the harness passes the
+// moment it started the server) or since this command started.
+func runWaitHealthy(o *options, _ []string) (*result, error) {
+	start := time.Now()
+	if o.sinceNs > 0 {
+		start = time.Unix(0, o.sinceNs)
+	}
+	addr := o.endpointList()[0]
+	if i := strings.Index(addr, "://"); i >= 0 {
+		addr = addr[i+3:]
+	}
+	deadline := time.Now().Add(o.timeout)
+	attempts := 0
+	for time.Now().Before(deadline) {
+		attempts++
+		// A cheap TCP probe first: creating a gRPC client against a closed port costs a dial
+		// timeout, and gRPC's reconnect back-off would blur the measurement.
+		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		conn.Close()
+		c, err := newClient(o, 500*time.Millisecond)
+		if err != nil {
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		ok := false
+		for k := 0; k < 50 && !ok; k++ { // bounded: a fresh client after 50 failed gets
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			_, err = c.Get(ctx, "health")
+			cancel()
+			ok = err == nil
+			if !ok {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		c.Close()
+		if ok {
+			res := &result{}
+			res.fill([]time.Duration{time.Since(start)}, 0, time.Since(start))
+			res.setExtra("attempts", float64(attempts))
+			return res, nil
+		}
+	}
+	return nil, fmt.Errorf("not healthy within %v", o.timeout)
+}
