@@ -1,0 +1,1 @@
+// Placeholder replaced by the snapshotter tests in the next commit.

@@ -1,0 +1,1 @@
+// Placeholder replaced by the RapidCheck crash-recovery property in the next commit.
