@@ -1,0 +1,491 @@
+#!/usr/bin/python3
+"""Turns bench/run.sh's raw results into docs/bench-results.md, PNG charts and a short summary.
+
+Input (in --work): results.jsonl, one JSON object per measurement:
+  {"server": "etcd"|"etcdpp", "transport": "tls"|"plain", "case": ..., "rep": n, "r": {...}}
+where r is loadgen's JSON output (or {"rss_kib":..}, {"bytes":..}, {"failed": true}), plus
+meta-start.json / meta-end.json describing the machine and the run.
+
+Every figure is the median over repetitions with the min-max range; ratios are etcdpp/etcd of
+the medians. The summary goes between the markers
+  <!-- bench-summary:begin --> ... <!-- bench-summary:end -->
+of --summary (docs/benchmarks.md) and nothing else in that file is touched.
+Standard library only; charts need gnuplot (Debian gnuplot-nox) and are skipped without it.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+SERVERS = ("etcd", "etcdpp")
+TRANSPORTS = ("tls", "plain")
+
+# Request-shaped cases, in display order: (case, short label for charts, description).
+REQUEST_CASES = [
+    ("put-1", "put 1c", "put, 1 conn / 1 client, key 8 B, value 256 B"),
+    ("put-1000", "put 1000c", "put, 100 conns / 1000 clients"),
+    ("range-l-1000", "range l", "range 1 key, linearizable, 100 conns / 1000 clients"),
+    ("range-s-1000", "range s", "range 1 key, serializable, 100 conns / 1000 clients"),
+    ("txn-put-1000", "txn-put", "txn with 1 put, 100 conns / 1000 clients"),
+    ("watch-10k", "watch", "put-to-event latency, 10k watchers (100 streams x 100)"),
+    ("lease-keepalive-1000", "lease ka", "lease keep-alive round trips, 1000 clients"),
+]
+
+# Targets of issue 8. kind: "ratio_ge"/"ratio_le" compare etcdpp/etcd medians, "abs_le" the
+# etcdpp median alone. Keys: (transport, case, metric).
+TARGETS = {}
+for _c in ("put-1000", "range-l-1000", "range-s-1000"):
+    TARGETS[("tls", _c, "qps")] = ("ratio_ge", 10.0, "≥ 10× (or CPU/op ≤ 0.1×)")
+    TARGETS[("tls", _c, "cpu")] = ("ratio_le", 0.1, "≤ 0.1× (or QPS ≥ 10×)")
+    TARGETS[("tls", _c, "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
+TARGETS[("tls", "put-1", "qps")] = ("ratio_ge", 3.0, "≥ 3×")
+TARGETS[("tls", "put-1", "p50")] = ("abs_le", 0.25, "≤ 0.25 ms")
+TARGETS[("tls", "watch-10k", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
+for _c, _n, _d in REQUEST_CASES:
+    if _c != "watch-10k":
+        TARGETS[("plain", _c, "qps")] = ("ratio_ge", 3.0, "≥ 3×")
+    TARGETS[("plain", _c, "cpu")] = ("ratio_le", 1 / 3, "≤ ⅓×")
+TARGETS[("tls", "mem-1m", "anon")] = ("ratio_le", 1 / 3, "≤ ⅓×")
+TARGETS[("tls", "fullread-100k", "seconds")] = ("ratio_le", 0.25, "≤ 0.25× (≥ 4× faster)")
+TARGETS[("tls", "coldstart-1m", "ms")] = ("abs_le", 1000.0, "≤ 1000 ms")
+
+# Request metrics: (key, column title, extractor, format).
+REQUEST_METRICS = [
+    ("qps", "QPS", lambda r: r["r"]["qps"], "{:.0f}"),
+    ("p50", "p50 ms", lambda r: r["r"]["p50_ms"], "{:.2f}"),
+    ("p99", "p99 ms", lambda r: r["r"]["p99_ms"], "{:.1f}"),
+    ("p999", "p99.9 ms", lambda r: r["r"]["p999_ms"], "{:.1f}"),
+    ("cpu", "server CPU µs/op", lambda r: r["r"]["server_cpu_us_per_op"], "{:.0f}"),
+]
+
+
+def load(work):
+    rows = []
+    with open(os.path.join(work, "results.jsonl")) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    meta = {}
+    for phase in ("start", "end"):
+        p = os.path.join(work, "meta-%s.json" % phase)
+        if os.path.exists(p):
+            with open(p) as f:
+                meta[phase] = json.load(f)
+    return rows, meta
+
+
+class Results:
+    """Values per (server, transport, case) over repetitions, failures counted separately."""
+
+    def __init__(self, rows):
+        self.by = {}
+        self.failed = {}
+        for row in rows:
+            key = (row["server"], row["transport"], row["case"])
+            if row["r"].get("failed"):
+                self.failed[key] = self.failed.get(key, 0) + 1
+                continue
+            self.by.setdefault(key, []).append(row)
+
+    def values(self, server, transport, case, fn):
+        out = []
+        for row in self.by.get((server, transport, case), []):
+            try:
+                v = fn(row)
+            except (KeyError, TypeError, ZeroDivisionError):
+                v = None
+            if v is not None:
+                out.append(float(v))
+        return out
+
+    def row_of(self, server, transport, case, rep):
+        for row in self.by.get((server, transport, case), []):
+            if row["rep"] == rep:
+                return row
+        return None
+
+    def has(self, server):
+        return any(k[0] == server for k in self.by)
+
+
+def stat(vals):
+    if not vals:
+        return None
+    return (statistics.median(vals), min(vals), max(vals), len(vals))
+
+
+def fmt_stat(s, fmt):
+    if s is None:
+        return "pending"
+    med, lo, hi, n = s
+    if n == 1 or lo == hi:
+        return fmt.format(med)
+    return "%s (%s–%s)" % (fmt.format(med), fmt.format(lo), fmt.format(hi))
+
+
+def verdict(target, e, p):
+    if target is None:
+        return "", ""
+    kind, val, text = target
+    if p is None:
+        return text, "pending"
+    if kind == "abs_le":
+        return text, "met" if p[0] <= val else "missed"
+    if e is None or e[0] == 0:
+        return text, "n/a"
+    ratio = p[0] / e[0]
+    ok = ratio >= val if kind == "ratio_ge" else ratio <= val
+    return text, "met" if ok else "missed"
+
+
+def ratio_text(e, p):
+    if e is None or p is None:
+        return "pending"
+    if e[0] == 0:
+        return "n/a"
+    return "%.2f×" % (p[0] / e[0])
+
+
+def table(res, transport, metrics, cases, out):
+    """metrics: (key, title, fn(row), fmt); cases: (case, description)."""
+    out.append("| case | metric | etcd | etcdpp | etcdpp/etcd | target | status |")
+    out.append("|---|---|---:|---:|---:|---|---|")
+    for case, desc in cases:
+        first = True
+        for key, title, fn, fmt in metrics:
+            e = stat(res.values("etcd", transport, case, fn))
+            p = stat(res.values("etcdpp", transport, case, fn))
+            if e is None and p is None:
+                continue
+            ttext, status = verdict(TARGETS.get((transport, case, key)), e, p)
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                desc if first else "", title, fmt_stat(e, fmt), fmt_stat(p, fmt),
+                ratio_text(e, p), ttext, status))
+            first = False
+    fails = [(k, n) for k, n in sorted(res.failed.items()) if k[1] == transport]
+    if fails:
+        out.append("")
+        out.append("Failed runs: " + ", ".join("%s %s ×%d" % (k[0], k[2], n) for k, n in fails))
+
+
+def memory_section(res, out):
+    mib = lambda k: (lambda r: r["r"][k] / 1024.0)
+    t = "tls"
+    cases = []
+    for case, desc in [("mem-empty", "empty, after start"),
+                       ("mem-100k", "after loading 100k × 1 KiB"),
+                       ("mem-100k-restart", "restarted with 100k × 1 KiB"),
+                       ("mem-1m", "after loading 1M × 128 B"),
+                       ("mem-1m-restart", "restarted with 1M × 128 B")]:
+        cases.append((case, desc))
+    metrics = [("rss", "RSS MiB", mib("rss_kib"), "{:.0f}"),
+               ("anon", "anonymous MiB", mib("anon_kib"), "{:.0f}")]
+    out.append("### Memory (RSS and RssAnon from /proc/<pid>/status)")
+    out.append("")
+    table_cases(res, t, metrics, cases, out)
+
+    out.append("")
+    out.append("### Full-range read of 100k × 1 KiB (one Range over the whole prefix, 1 client)")
+    out.append("")
+
+    def added(row):
+        before = res.row_of(row["server"], row["transport"], "mem-100k", row["rep"])
+        return (row["r"]["peak_rss_kib"] - before["r"]["rss_kib"]) / 1024.0
+
+    metrics = [("seconds", "time s", lambda r: r["r"]["seconds"], "{:.2f}"),
+               ("peak", "peak RSS MiB", lambda r: r["r"]["peak_rss_kib"] / 1024.0, "{:.0f}"),
+               ("peakanon", "peak anonymous MiB", lambda r: r["r"]["peak_anon_kib"] / 1024.0,
+                "{:.0f}"),
+               ("added", "RSS added by the read MiB", added, "{:.0f}"),
+               ("resp", "keys + values in the response MiB",
+                lambda r: r["r"]["extra"]["kv_bytes"] / 1048576.0, "{:.0f}"),
+               ("cpu", "server CPU s", lambda r: r["r"]["server_cpu_s"], "{:.2f}")]
+    table_cases(res, t, metrics, [("fullread-100k", "full read")], out)
+
+    out.append("")
+    out.append("### Start-up, disk, defragmentation")
+    out.append("")
+    metrics = [("ms", "to healthy ms", lambda r: r["r"]["seconds"] * 1000.0, "{:.0f}")]
+    table_cases(res, t, metrics, [
+        ("coldstart-empty", "cold start, fresh data dir"),
+        ("coldstart-100k", "cold start with 100k × 1 KiB"),
+        ("coldstart-1m", "cold start with 1M × 128 B")], out)
+    out.append("")
+    metrics = [("mib", "data dir MiB", lambda r: r["r"]["bytes"] / 1048576.0, "{:.0f}")]
+    table_cases(res, t, metrics, [
+        ("disk-100k", "after 100k × 1 KiB"),
+        ("disk-100k-defrag", "… after defragment"),
+        ("disk-1m", "after 1M × 128 B")], out)
+    out.append("")
+    metrics = [("defrag", "Defragment ms", lambda r: r["r"]["extra"]["defrag_ms"], "{:.0f}"),
+               ("pause", "longest put during it ms", lambda r: r["r"]["max_ms"], "{:.0f}")]
+    table_cases(res, t, metrics, [
+        ("defrag-100k", "defragment with 100k × 1 KiB (1 client putting meanwhile)")], out)
+    out.append("")
+    metrics = [("keys", "keys/s", lambda r: r["r"]["extra"]["keys_per_s"], "{:.0f}"),
+               ("cpu", "server CPU s", lambda r: r["r"]["server_cpu_s"], "{:.1f}")]
+    table_cases(res, t, metrics, [
+        ("load-100k", "loading 100k × 1 KiB (txns of 128 puts, 16 clients)"),
+        ("load-1m", "loading 1M × 128 B (same)")], out)
+
+
+def table_cases(res, transport, metrics, cases, out):
+    table(res, transport, metrics, cases, out)
+
+
+# ---- charts -------------------------------------------------------------------------------------
+
+def chart_data(res, work, name, fn, cases):
+    """Writes a gnuplot data file: label, then median/min/max per server (NaN when missing)."""
+    path = os.path.join(work, "plot-%s.dat" % name)
+    any_pp = False
+    with open(path, "w") as f:
+        for case, label in cases:
+            cols = ['"%s"' % label]
+            for s in SERVERS:
+                st = stat(res.values(s, case[0], case[1], fn))
+                if st is None:
+                    cols += ["NaN"] * 3
+                else:
+                    cols += ["%g" % st[0], "%g" % st[1], "%g" % st[2]]
+                    any_pp = any_pp or s == "etcdpp"
+            f.write(" ".join(cols) + "\n")
+    return path, any_pp
+
+
+def charts(res, work, img):
+    if shutil.which("gnuplot") is None:
+        print("report.py: gnuplot not found; charts skipped", file=sys.stderr)
+        return []
+    os.makedirs(img, exist_ok=True)
+    made = []
+    req = [c for c in REQUEST_CASES if c[0] != "watch-10k"]
+
+    def panel(name, fn, cases, transport, title, ylabel, logy):
+        data, any_pp = chart_data(res, work, name, fn,
+                                  [((transport, c[0]), c[1]) for c in cases])
+        plots = ["'%s' using 2:3:4:xtic(1) title 'etcd 3.4' lc rgb '#4477aa'" % data]
+        if any_pp:
+            plots.append("'' using 5:6:7 title 'etcdpp' lc rgb '#ee6677'")
+        return "\n".join([
+            "set title '%s'" % title,
+            "set ylabel '%s'" % ylabel,
+            "set logscale y" if logy else "unset logscale y",
+            "plot " + ", ".join(plots),
+        ])
+
+    def figure(fname, panels, rows, cols, height):
+        path = os.path.join(img, fname)
+        script = "\n".join([
+            "set terminal pngcairo size 1400,%d font 'sans,10'" % height,
+            "set output '%s'" % path,
+            "set style data histogram",
+            "set style histogram errorbars gap 1 lw 1",
+            "set style fill solid 0.8 border -1",
+            "set grid ytics",
+            "set key top left",
+            "set xtics rotate by -20",
+            "set yrange [*:*]",
+            "set multiplot layout %d,%d" % (rows, cols),
+        ] + panels + ["unset multiplot"])
+        p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if p.returncode != 0:
+            print("report.py: gnuplot failed for %s:\n%s" % (fname, p.stderr), file=sys.stderr)
+            return
+        made.append(fname)
+
+    qps = lambda r: r["r"]["qps"]
+    figure("bench-throughput.png", [
+        panel("qps-tls", qps, req, "tls", "Throughput, TLS + client certs", "requests/s", True),
+        panel("qps-plain", qps, req, "plain", "Throughput, plain HTTP", "requests/s", True),
+    ], 1, 2, 500)
+    p50 = lambda r: r["r"]["p50_ms"]
+    p99 = lambda r: r["r"]["p99_ms"]
+    figure("bench-latency.png", [
+        panel("p50-tls", p50, REQUEST_CASES, "tls", "p50 latency, TLS", "ms (log)", True),
+        panel("p50-plain", p50, REQUEST_CASES, "plain", "p50 latency, plain", "ms (log)", True),
+        panel("p99-tls", p99, REQUEST_CASES, "tls", "p99 latency, TLS", "ms (log)", True),
+        panel("p99-plain", p99, REQUEST_CASES, "plain", "p99 latency, plain", "ms (log)", True),
+    ], 2, 2, 900)
+    cpu = lambda r: r["r"]["server_cpu_us_per_op"]
+    figure("bench-cpu.png", [
+        panel("cpu-tls", cpu, REQUEST_CASES, "tls", "Server CPU per op, TLS", "µs/op", True),
+        panel("cpu-plain", cpu, REQUEST_CASES, "plain", "Server CPU per op, plain", "µs/op",
+              True),
+    ], 1, 2, 500)
+    mem = [("mem-empty", "empty"), ("mem-100k", "100k x 1 KiB"), ("mem-1m", "1M x 128 B")]
+    anon = lambda r: r["r"]["anon_kib"] / 1024.0
+    rss = lambda r: r["r"]["rss_kib"] / 1024.0
+    figure("bench-memory.png", [
+        panel("anon", anon, mem, "tls", "Anonymous memory", "MiB", False),
+        panel("rss", rss, mem, "tls", "RSS", "MiB", False),
+    ], 1, 2, 450)
+    return made
+
+
+# ---- document -----------------------------------------------------------------------------------
+
+def build(res, meta, made, img_rel):
+    start = meta.get("start", {})
+    end = meta.get("end", {})
+    out = []
+    out.append("# Benchmark results: etcdpp vs etcd 3.4")
+    out.append("")
+    out.append("Generated by `bench/run.sh` (`make bench`); do not edit by hand — rerun it. "
+               "How to read these figures and what the targets mean: "
+               "[benchmarks.md](benchmarks.md).")
+    out.append("")
+    if not res.has("etcdpp"):
+        note = start.get("skipped") or "etcdpp was not part of this run"
+        out.append("> **etcdpp columns are pending:** %s. Only etcd 3.4's figures below are "
+                   "real; they are the baseline etcdpp's ratios will be computed against." % note)
+        out.append("")
+    out.append("## Run")
+    out.append("")
+    out.append("- Command: `%s`%s, %s repetition(s) per case, interleaved between servers" % (
+        start.get("cmd", "?"), " (QUICK)" if start.get("quick") else "", start.get("reps", "?")))
+    out.append("- Date: %s → %s (UTC); load average at start %s, at end %s" % (
+        start.get("date", "?"), end.get("date", "?"), start.get("loadavg", "?"),
+        end.get("loadavg", "?")))
+    out.append("- Machine: %s, %s cores, %s RAM, Linux %s" % (
+        start.get("cpu", "?"), start.get("nproc", "?"), start.get("mem", "?"),
+        start.get("kernel", "?")))
+    out.append("- Disk for data dirs: %s; a 4 KiB write + fdatasync (dd oflag=dsync) takes %s ms"
+               % (start.get("disk", "?"), start.get("fsync_4k_ms", "?")))
+    out.append("- etcd: %s; etcdpp: %s" % (start.get("etcd", "?"),
+                                          start.get("etcdpp", "not run")))
+    out.append("- Client: bench/loadgen (Go clientv3 3.4 from Debian golang-etcd-server-dev, "
+               "%s), git %s" % (start.get("go", "?"), start.get("git", "?")))
+    out.append("- Both servers get identical flags: single member, fresh data dir, "
+               "`--client-cert-auth` with kubeadm-layout certificates (EC P-256) for the TLS "
+               "runs, `http://` URLs for the plain ones. 3-member runs: pending (etcdpp has no "
+               "clustering yet).")
+    out.append("- Each cell: median over repetitions (min–max). Ratio: etcdpp median / etcd "
+               "median. Server CPU per op: utime+stime of the server process over the measured "
+               "phase (from /proc/<pid>/stat) divided by successful operations; on 2 cores the "
+               "client competes with the server, so this is the fairer engine comparison when "
+               "QPS is client-bound.")
+    out.append("")
+    for t, title in (("tls", "TLS with client certificates (the Kubernetes set-up; the targets)"),
+                     ("plain", "Plain HTTP (the engine without TLS costs)")):
+        out.append("## Requests: %s" % title)
+        out.append("")
+        table(res, t, REQUEST_METRICS, [(c, d) for c, _, d in REQUEST_CASES], out)
+        out.append("")
+    out.append("For watch-latency, QPS is events delivered per second (each put fans out to all "
+               "10k watchers) and latency is from just before the put is sent until a watcher "
+               "receives the event; CPU/op is per delivered event.")
+    out.append("")
+    out.append("## Memory, full read, start-up, disk (TLS)")
+    out.append("")
+    memory_section(res, out)
+    out.append("")
+    if made:
+        out.append("## Charts")
+        out.append("")
+        out.append("Bars: median; whiskers: min–max over repetitions.")
+        out.append("")
+        for m in made:
+            out.append("![%s](%s/%s)" % (m[:-4], img_rel, m))
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+SUMMARY_BEGIN = "<!-- bench-summary:begin -->"
+SUMMARY_END = "<!-- bench-summary:end -->"
+
+
+def summary(res, meta):
+    """A few headline rows for docs/benchmarks.md."""
+    start = meta.get("start", {})
+    out = [SUMMARY_BEGIN, ""]
+    out.append("Latest run: %s, `%s`%s. Full tables: [bench-results.md](bench-results.md)." % (
+        start.get("date", "?"), start.get("cmd", "?"), " (QUICK)" if start.get("quick") else ""))
+    if not res.has("etcdpp"):
+        out.append("")
+        out.append("etcdpp columns are pending (%s)." % (
+            start.get("skipped") or "etcdpp not run"))
+    out.append("")
+    out.append("| headline (TLS unless noted) | etcd 3.4 | etcdpp | ratio | target |")
+    out.append("|---|---:|---:|---:|---|")
+    rows = [
+        ("tls", "put-1", "put 1 client QPS", lambda r: r["r"]["qps"], "{:.0f}"),
+        ("tls", "put-1", "put 1 client p50 ms", lambda r: r["r"]["p50_ms"], "{:.2f}"),
+        ("tls", "put-1000", "put 1000 clients QPS", lambda r: r["r"]["qps"], "{:.0f}"),
+        ("tls", "put-1000", "put 1000 clients p99 ms", lambda r: r["r"]["p99_ms"], "{:.0f}"),
+        ("tls", "range-l-1000", "range (l) 1000 clients QPS", lambda r: r["r"]["qps"],
+         "{:.0f}"),
+        ("tls", "range-s-1000", "range (s) 1000 clients QPS", lambda r: r["r"]["qps"],
+         "{:.0f}"),
+        ("plain", "put-1000", "put 1000 clients QPS, plain HTTP", lambda r: r["r"]["qps"],
+         "{:.0f}"),
+        ("plain", "put-1000", "put 1000 clients CPU µs/op, plain HTTP",
+         lambda r: r["r"]["server_cpu_us_per_op"], "{:.0f}"),
+        ("tls", "watch-10k", "watch 10k watchers p99 ms", lambda r: r["r"]["p99_ms"], "{:.0f}"),
+        ("tls", "mem-1m", "anonymous MiB after 1M × 128 B", lambda r: r["r"]["anon_kib"] / 1024,
+         "{:.0f}"),
+        ("tls", "fullread-100k", "full read 100k × 1 KiB s", lambda r: r["r"]["seconds"],
+         "{:.2f}"),
+        ("tls", "coldstart-1m", "cold start with 1M keys ms",
+         lambda r: r["r"]["seconds"] * 1000, "{:.0f}"),
+    ]
+    keymap = {"QPS": "qps", "p50": "p50", "p99": "p99", "CPU": "cpu", "anonymous": "anon",
+              "full": "seconds", "cold": "ms"}
+    for t, case, title, fn, fmt in rows:
+        e = stat(res.values("etcd", t, case, fn))
+        p = stat(res.values("etcdpp", t, case, fn))
+        if e is None and p is None:
+            continue
+        metric = next((v for k, v in keymap.items() if k in title), "")
+        ttext, status = verdict(TARGETS.get((t, case, metric)), e, p)
+        out.append("| %s | %s | %s | %s | %s |" % (
+            title, fmt_stat(e, fmt), fmt_stat(p, fmt), ratio_text(e, p),
+            (ttext + (" — " + status if status else "")) if ttext else ""))
+    out += ["", SUMMARY_END]
+    return "\n".join(out)
+
+
+def update_summary(path, text):
+    """Replaces the marked block in path, leaving every other line (colleagues' sections) alone."""
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        doc = f.read()
+    b = doc.find(SUMMARY_BEGIN)
+    e = doc.find(SUMMARY_END)
+    if b < 0 or e < b:
+        print("report.py: no summary markers in %s; left unchanged" % path, file=sys.stderr)
+        return False
+    doc = doc[:b] + text + doc[e + len(SUMMARY_END):]
+    with open(path, "w") as f:
+        f.write(doc)
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--img", required=True)
+    ap.add_argument("--summary")
+    a = ap.parse_args()
+    rows, meta = load(a.work)
+    res = Results(rows)
+    made = charts(res, a.work, a.img)
+    img_rel = os.path.relpath(a.img, os.path.dirname(os.path.abspath(a.out)))
+    doc = build(res, meta, made, img_rel)
+    with open(a.out, "w") as f:
+        f.write(doc)
+    print("report.py: wrote %s and %d chart(s) in %s" % (a.out, len(made), a.img),
+          file=sys.stderr)
+    if a.summary and update_summary(a.summary, summary(res, meta)):
+        print("report.py: updated the summary in %s" % a.summary, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of etcdpp against real etcd 3.4 (issue 8). `make bench` runs it;
+# `make bench QUICK=1` passes --quick.
+#
+# Both servers run on this machine one after the other, started with the same etcd flags, the
+# same certificates (tests/lib/make-certs.sh; client-certificate auth on) or plain HTTP, on free
+# 127.0.0.1 ports with fresh data dirs under build/bench/run (one disk), and are driven by the
+# same client, bench/loadgen (Go clientv3). Every case is repeated and interleaved between the
+# servers; bench/report.py turns the raw results into medians (min-max), ratios etcdpp/etcd,
+# docs/bench-results.md and the charts in docs/img/.
+#
+# Usage: bench/run.sh [--quick] [--reps N] [--only etcd|etcdpp] [--no-report] [--docs DIR]
+#   --docs DIR writes bench-results.md, img/ and the summary in DIR/benchmarks.md (default docs)
+# Env:   ETCD_BIN (default /usr/bin/etcd), ETCDPP_BIN (default build/release/src/cmd/etcdpp)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cmdline="bench/run.sh $*"
+
+quick=0
+reps=""
+only=""
+report=1
+docs=docs
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --reps) reps=$2; shift ;;
+    --only) only=$2; shift ;;
+    --no-report) report=0 ;;
+    --docs) docs=$2; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+ETCD_BIN=${ETCD_BIN:-/usr/bin/etcd}
+ETCDPP_BIN=${ETCDPP_BIN:-$root/build/release/src/cmd/etcdpp}
+PY=/usr/bin/python3 # Debian's python; the report needs only the standard library
+
+# ---- the matrix ---------------------------------------------------------------------------------
+# Sizes follow etcd's published benchmark tables (key 8 B, value 256 B). QUICK keeps the shape
+# and cuts counts so that the whole run stays under 3 minutes; the full run stays under 15.
+if [ $quick = 1 ]; then
+  : "${reps:=1}"
+  N_PUT1=1000; N_BIG=8000; N_TXN=4000; N_LEASE=8000
+  WATCH_PUTS=10; WATCH_RATE=10
+  LOAD_SMALL=0 # the 1M x 128 B load is skipped in QUICK
+else
+  : "${reps:=3}"
+  N_PUT1=2000; N_BIG=20000; N_TXN=10000; N_LEASE=20000
+  WATCH_PUTS=30; WATCH_RATE=10
+  LOAD_SMALL=1000000
+fi
+LOAD_BIG=100000 # keys of 1 KiB for memory, full read, defrag and cold start
+KEY_SPACE=100000
+# 100 connections, 1000 clients: the "many clients" shape of etcd's tables.
+BIG="--conns 100 --clients 1000"
+# 10k watchers: 100 streams of 100 watchers over 10 connections.
+WATCH="--conns 10 --streams 100 --watchers-per-stream 100 --put-total $WATCH_PUTS --put-rate $WATCH_RATE"
+# Loading uses txns of 128 puts (etcd's default --max-txn-ops) so that filling 1M keys takes
+# seconds rather than minutes; memory and disk figures depend on the keys, not on the revisions.
+LOAD="--conns 8 --clients 16 --txn-ops 128 --key-size 16 --prefix k/"
+# Bounds so a wedged server cannot stall the run: per loadgen command and per server start/stop.
+CASE_TIMEOUT=120s
+START_TIMEOUT=60s
+STOP_WAIT_STEPS=200 # x 50 ms
+
+work=$root/build/bench/run
+results=$work/results.jsonl
+log=$work/log.txt
+
+# ---- servers ------------------------------------------------------------------------------------
+servers=()
+skipped_note=""
+if [ "$only" != etcdpp ]; then
+  if [ -x "$ETCD_BIN" ]; then servers+=(etcd); else
+    echo "run.sh: $ETCD_BIN not found (Debian etcd-server); cannot compare" >&2; exit 1; fi
+fi
+if [ "$only" != etcd ]; then
+  if [ -x "$ETCDPP_BIN" ]; then servers+=(etcdpp); else
+    skipped_note="etcdpp binary $ETCDPP_BIN does not exist yet (make build): etcdpp skipped"
+    echo "run.sh: $skipped_note" >&2
+  fi
+fi
+[ ${#servers[@]} -gt 0 ] || { echo "run.sh: no server to run" >&2; exit 1; }
+server_bin() { if [ "$1" = etcd ]; then echo "$ETCD_BIN"; else echo "$ETCDPP_BIN"; fi; }
+
+LG=$(bench/loadgen/build.sh)
+rm -rf "$work"
+mkdir -p "$work"
+: >"$results"
+: >"$log"
+certs=$work/certs
+tests/lib/make-certs.sh "$certs"
+
+# ---- bookkeeping --------------------------------------------------------------------------------
+t_start=$(date +%s)
+step=0
+# Steps per throughput session and per memory session (used only for the progress line).
+TP_STEPS=7
+MEM_STEPS=$([ "$LOAD_SMALL" -gt 0 ] && echo 8 || echo 5)
+total_steps=$(( reps * ${#servers[@]} * (2 * TP_STEPS + MEM_STEPS) ))
+
+progress() { # <description>
+  step=$((step + 1))
+  local el=$(( $(date +%s) - t_start ))
+  printf '[%3d:%02d] %3d/%d %s\n' $((el / 60)) $((el % 60)) "$step" "$total_steps" "$1" >&2
+}
+
+# record <server> <transport> <case> <rep> <json object>
+record() {
+  printf '{"server":"%s","transport":"%s","case":"%s","rep":%d,"r":%s}\n' \
+    "$1" "$2" "$3" "$4" "$5" >>"$results"
+}
+
+# ---- server lifecycle ---------------------------------------------------------------------------
+SRV_PID=""
+SRV_EP=""
+SRV_DIR=""
+SRV_NAME=""
+SRV_TRANSPORT=""
+SRV_CP=""
+SRV_PP=""
+
+stop_server() {
+  [ -n "$SRV_PID" ] || return 0
+  kill -TERM "$SRV_PID" 2>/dev/null || true
+  local i=0
+  while kill -0 "$SRV_PID" 2>/dev/null && [ $i -lt $STOP_WAIT_STEPS ]; do
+    sleep 0.05; i=$((i + 1))
+  done
+  if kill -0 "$SRV_PID" 2>/dev/null; then
+    echo "run.sh: $SRV_NAME (pid $SRV_PID) ignored SIGTERM for 10 s; killing" >>"$log"
+    kill -KILL "$SRV_PID" 2>/dev/null || true
+  fi
+  wait "$SRV_PID" 2>/dev/null || true
+  SRV_PID=""
+}
+trap 'stop_server' EXIT
+trap 'exit 130' INT TERM
+
+tls_client_flags() {
+  echo "--cacert $certs/ca.crt --cert $certs/apiserver-etcd-client.crt" \
+       "--key $certs/apiserver-etcd-client.key"
+}
+
+# lg <args...>: runs loadgen against the current server; JSON on stdout, human line to the log.
+lg() {
+  local tls=""
+  [ "$SRV_TRANSPORT" = tls ] && tls=$(tls_client_flags)
+  # shellcheck disable=SC2086
+  "$LG" "$@" --endpoints "$SRV_EP" $tls --timeout "$CASE_TIMEOUT" 2>>"$log"
+}
+
+# start_server <name> <transport> <datadir> <fresh|restart> <rep>: starts it, waits until a
+# linearizable read succeeds and records the cold-start time under case coldstart-<label>.
+start_server() {
+  local name=$1 transport=$2 dir=$3 mode=$4 rep=$5 label=${6:-empty}
+  SRV_NAME=$name; SRV_TRANSPORT=$transport; SRV_DIR=$dir
+  if [ "$mode" = fresh ]; then
+    rm -rf "$dir"
+    SRV_CP=$("$LG" free-port); SRV_PP=$("$LG" free-port)
+  fi
+  local scheme=http
+  local -a tlsf=()
+  if [ "$transport" = tls ]; then
+    scheme=https
+    # The kubeadm set-up: client and peer TLS, client certificates required on both.
+    tlsf=(--trusted-ca-file "$certs/ca.crt" --cert-file "$certs/server.crt"
+          --key-file "$certs/server.key" --client-cert-auth
+          --peer-trusted-ca-file "$certs/ca.crt" --peer-cert-file "$certs/peer.crt"
+          --peer-key-file "$certs/peer.key" --peer-client-cert-auth)
+  fi
+  SRV_EP="$scheme://127.0.0.1:$SRV_CP"
+  local purl="$scheme://127.0.0.1:$SRV_PP"
+  # TODO(3-member, issue 8): run three members here (distinct names, peer ports and data dirs,
+  # --initial-cluster listing all three) once etcdpp has clustering; then add the "put 1000
+  # clients, 3 members" case with --endpoints listing all members.
+  local t0
+  t0=$(date +%s%N)
+  echo "== start $name $transport $mode: $dir" >>"$log"
+  "$(server_bin "$name")" --name bench --data-dir "$dir" \
+    --listen-client-urls "$SRV_EP" --advertise-client-urls "$SRV_EP" \
+    --listen-peer-urls "$purl" --initial-advertise-peer-urls "$purl" \
+    --initial-cluster "bench=$purl" --initial-cluster-state new \
+    "${tlsf[@]}" >>"$work/$name.server.log" 2>&1 &
+  SRV_PID=$!
+  local out
+  if ! out=$(lg wait-healthy --since-ns "$t0" --timeout "$START_TIMEOUT"); then
+    echo "run.sh: $name ($transport) did not become healthy; last log lines:" >&2
+    tail -5 "$work/$name.server.log" >&2
+    stop_server
+    return 1
+  fi
+  record "$name" "$transport" "coldstart-$label" "$rep" "$out"
+}
+
+# mem_record <case> <rep>: RSS and anonymous memory of the running server, from /proc.
+mem_record() {
+  local rss anon
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$SRV_PID/status")
+  anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$SRV_PID/status")
+  record "$SRV_NAME" "$SRV_TRANSPORT" "$1" "$2" "{\"rss_kib\":$rss,\"anon_kib\":$anon}"
+}
+
+disk_record() { # <case> <rep>
+  local bytes
+  bytes=$(du -sb "$SRV_DIR" | cut -f1)
+  record "$SRV_NAME" "$SRV_TRANSPORT" "$1" "$2" "{\"bytes\":$bytes}"
+}
+
+# run_case <case> <rep> <loadgen args...>: one measured case; a failure is recorded, not fatal.
+run_case() {
+  local case=$1 rep=$2; shift 2
+  progress "$SRV_NAME $SRV_TRANSPORT $case (rep $rep)"
+  local out
+  if out=$(lg "$@" --pid "$SRV_PID"); then
+    record "$SRV_NAME" "$SRV_TRANSPORT" "$case" "$rep" "$out"
+    tail -1 "$log" | cut -c1-150 | sed 's/^/         /' >&2
+  else
+    record "$SRV_NAME" "$SRV_TRANSPORT" "$case" "$rep" '{"failed":true}'
+    echo "         FAILED (see $log)" >&2
+  fi
+}
+
+# ---- sessions -----------------------------------------------------------------------------------
+# Throughput and latency: a fresh server, then every request-shaped case.
+throughput_session() { # <server> <transport> <rep>
+  local s=$1 t=$2 rep=$3
+  if ! start_server "$s" "$t" "$work/data-$s-$t" fresh "$rep"; then
+    record "$s" "$t" "session-tp" "$rep" '{"failed":true}'
+    step=$((step + TP_STEPS)); return 0
+  fi
+  run_case put-1 "$rep" put --conns 1 --clients 1 --total $N_PUT1 --key-size 8 --val-size 256 \
+    --key-space-size $KEY_SPACE
+  run_case put-1000 "$rep" put $BIG --total $N_BIG --key-size 8 --val-size 256 \
+    --key-space-size $KEY_SPACE
+  # The key the range cases read (key 00000000, 256 B value).
+  lg put --total 1 --sequential-keys --key-size 8 --val-size 256 >/dev/null || true
+  run_case range-l-1000 "$rep" range 00000000 $BIG --total $N_BIG --consistency l
+  run_case range-s-1000 "$rep" range 00000000 $BIG --total $N_BIG --consistency s
+  run_case txn-put-1000 "$rep" txn-put $BIG --total $N_TXN --key-size 8 --val-size 256 \
+    --key-space-size $KEY_SPACE
+  run_case watch-10k "$rep" watch-latency $WATCH
+  run_case lease-keepalive-1000 "$rep" lease-keepalive $BIG --total $N_LEASE
+  stop_server
+}
+
+# Memory, full read, defrag, data-dir size and cold start; TLS only (the set-up the targets are
+# stated for; memory does not depend on the transport).
+memory_session() { # <server> <rep>
+  local s=$1 rep=$2 t=tls dir=$work/data-$s-mem
+  progress "$s memory: start empty (rep $rep)"
+  if ! start_server "$s" $t "$dir" fresh "$rep" empty; then
+    record "$s" $t "session-mem" "$rep" '{"failed":true}'
+    step=$((step + MEM_STEPS - 1)); return 0
+  fi
+  sleep 1 # let start-up allocations settle before the "empty" reading
+  mem_record mem-empty "$rep"
+  run_case load-100k "$rep" load $LOAD --total $LOAD_BIG --val-size 1024
+  mem_record mem-100k "$rep"
+  disk_record disk-100k "$rep"
+  run_case fullread-100k "$rep" range k/ k0 --conns 1 --clients 1 --total 1
+  run_case defrag-100k "$rep" defrag
+  disk_record disk-100k-defrag "$rep"
+  stop_server
+  progress "$s restart with 100k x 1 KiB (rep $rep)"
+  start_server "$s" $t "$dir" restart "$rep" 100k || { step=$((step + MEM_STEPS - 5)); return 0; }
+  mem_record mem-100k-restart "$rep"
+  stop_server
+  if [ "$LOAD_SMALL" -gt 0 ]; then
+    progress "$s memory: start empty for 1M (rep $rep)"
+    start_server "$s" $t "$dir" fresh "$rep" empty-1m || { step=$((step + 3)); return 0; }
+    run_case load-1m "$rep" load $LOAD --total $LOAD_SMALL --val-size 128
+    mem_record mem-1m "$rep"
+    disk_record disk-1m "$rep"
+    stop_server
+    progress "$s restart with 1M x 128 B (rep $rep)"
+    start_server "$s" $t "$dir" restart "$rep" 1m || { step=$((step + 1)); return 0; }
+    mem_record mem-1m-restart "$rep"
+    stop_server
+  fi
+  rm -rf "$dir"
+}
+
+# ---- machine description ------------------------------------------------------------------------
+fsync_ms() {
+  # 4 KiB synchronous writes (O_DSYNC, i.e. write + fdatasync) on the disk the data dirs use.
+  local f=$work/fsync-probe out
+  out=$(dd if=/dev/zero of="$f" bs=4k count=500 oflag=dsync 2>&1 | tail -1)
+  rm -f "$f"
+  echo "$out" | awk '{for (i=1;i<=NF;i++) if ($i ~ /^s,?$/ && $(i-1) ~ /^[0-9.,]+$/) \
+    {gsub(",",".",$(i-1)); printf "%.3f", $(i-1)*1000/500}}'
+}
+
+write_meta() { # <phase: start|end>
+  local f=$work/meta-$1.json
+  {
+    printf '{"date":"%s","loadavg":"%s"' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+      "$(cut -d' ' -f1-3 /proc/loadavg)"
+    if [ "$1" = start ]; then
+      printf ',"cmd":"%s","quick":%d,"reps":%d' "$cmdline" "$quick" "$reps"
+      printf ',"cpu":"%s","nproc":%d' \
+        "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)"
+      printf ',"mem":"%s"' "$(free -h | awk '/^Mem:/ {print $2}')"
+      printf ',"kernel":"%s"' "$(uname -r)"
+      printf ',"disk":"%s"' "$(df -T "$work" | awk 'NR==2 {print $1" ("$2")"}')"
+      printf ',"fsync_4k_ms":"%s"' "$(fsync_ms)"
+      printf ',"etcd":"%s"' "$("$ETCD_BIN" --version | head -1)"
+      if [[ " ${servers[*]} " == *" etcdpp "* ]]; then
+        printf ',"etcdpp":"%s"' "$("$ETCDPP_BIN" --version 2>&1 | head -1 | tr -d '"\\')"
+      fi
+      printf ',"skipped":"%s"' "$skipped_note"
+      printf ',"go":"%s"' "$(go version)"
+      printf ',"git":"%s"' "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    fi
+    printf '}\n'
+  } >"$f"
+}
+
+# ---- main ---------------------------------------------------------------------------------------
+write_meta start
+echo "run.sh: servers: ${servers[*]}; reps $reps; quick $quick; log $log" >&2
+for ((rep = 1; rep <= reps; rep++)); do
+  # Alternate which server goes first so slow drifts (other load, disk state) hit both alike.
+  order=("${servers[@]}")
+  if [ $((rep % 2)) = 0 ] && [ ${#servers[@]} = 2 ]; then order=("${servers[1]}" "${servers[0]}"); fi
+  for t in tls plain; do
+    for s in "${order[@]}"; do throughput_session "$s" "$t" "$rep"; done
+  done
+  for s in "${order[@]}"; do memory_session "$s" "$rep"; done
+done
+write_meta end
+el=$(( $(date +%s) - t_start ))
+echo "run.sh: measured in $((el / 60))m$((el % 60))s; raw results in $results" >&2
+
+if [ $report = 1 ]; then
+  mkdir -p "$docs"
+  "$PY" bench/report.py --work "$work" --out "$docs/bench-results.md" --img "$docs/img" \
+    --summary "$docs/benchmarks.md"
+fi
