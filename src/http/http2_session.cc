@@ -1,0 +1,470 @@
+#include "http/http2_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/check.h"
+
+namespace etcdpp::http {
+
+struct Http2Session::Stream {
+  int32_t id = 0;
+  RequestHead head;
+  size_t header_bytes = 0;
+  std::unique_ptr<StreamHandler> handler;  // set iff the dispatcher claimed the stream
+  bool dispatched = false;
+  std::string body;  // unclaimed (plain HTTP) streams only
+  bool body_too_large = false;
+  std::shared_ptr<StreamShared> shared;
+  // Response side.
+  bool response_started = false;
+  std::deque<std::string> out;
+  size_t out_front_offset = 0;
+  bool end_requested = false;
+  Headers trailers;
+  bool data_deferred = false;
+};
+
+namespace {
+
+nghttp2_nv MakeNv(const std::string& name, const std::string& value) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+class H2Responder : public HttpResponder::Impl {
+ public:
+  explicit H2Responder(StreamWriter writer) : writer_(std::move(writer)) {}
+  void Send(HttpResponse r) override {
+    r.headers.push_back({"content-length", std::to_string(r.body.size())});
+    if (r.body.empty()) {
+      writer_.SendHeadersAndEnd(r.status, std::move(r.headers));
+      return;
+    }
+    writer_.SendHeaders(r.status, std::move(r.headers));
+    writer_.SendData(std::move(r.body));
+    writer_.Finish({});
+  }
+
+ private:
+  StreamWriter writer_;
+};
+
+}  // namespace
+
+// ---- StreamWriter: any thread → the session's loop. ----
+
+namespace {
+template <typename Fn>
+void OnSessionLoop(const std::shared_ptr<StreamShared>& shared, Fn fn) {
+  if (!shared || shared->closed.load()) return;
+  auto run = [shared, fn = std::move(fn)]() mutable {
+    auto session = shared->session.lock();
+    if (session != nullptr) fn(*session, shared->stream_id);
+  };
+  // Always queued, even on the loop thread, so calls from different threads keep their order.
+  shared->loop->Post(std::move(run));
+}
+}  // namespace
+
+void StreamWriter::SendHeaders(int status, Headers headers) const {
+  OnSessionLoop(shared_, [status, headers = std::move(headers)](Http2Session& s, int32_t id) {
+    s.WriterSendHeaders(id, status, std::move(headers), false);
+  });
+}
+
+void StreamWriter::SendHeadersAndEnd(int status, Headers headers) const {
+  OnSessionLoop(shared_, [status, headers = std::move(headers)](Http2Session& s, int32_t id) {
+    s.WriterSendHeaders(id, status, std::move(headers), true);
+  });
+}
+
+bool StreamWriter::SendData(std::string data) const {
+  if (!shared_ || shared_->closed.load()) return false;
+  size_t before = shared_->pending_bytes.fetch_add(data.size());
+  if (before > kMaxStreamPendingBytes) {
+    shared_->pending_bytes.fetch_sub(data.size());
+    return false;
+  }
+  OnSessionLoop(shared_, [data = std::move(data)](Http2Session& s, int32_t id) mutable {
+    s.WriterSendData(id, std::move(data));
+  });
+  return true;
+}
+
+void StreamWriter::Finish(Headers trailers) const {
+  OnSessionLoop(shared_, [trailers = std::move(trailers)](Http2Session& s, int32_t id) {
+    s.WriterFinish(id, std::move(trailers));
+  });
+}
+
+void StreamWriter::SendResponse(int status, Headers headers, std::string data,
+                                Headers trailers) const {
+  if (!shared_ || shared_->closed.load()) return;
+  shared_->pending_bytes.fetch_add(data.size());
+  OnSessionLoop(shared_, [status, headers = std::move(headers), data = std::move(data),
+                          trailers = std::move(trailers)](Http2Session& s, int32_t id) mutable {
+    s.WriterRespond(id, status, std::move(headers), std::move(data), std::move(trailers));
+  });
+}
+
+void StreamWriter::Reset(uint32_t error_code) const {
+  OnSessionLoop(shared_,
+                [error_code](Http2Session& s, int32_t id) { s.WriterReset(id, error_code); });
+}
+
+// ---- Session ----
+
+std::shared_ptr<Http2Session> Http2Session::Create(net::Connection* conn, const Router* router,
+                                                   StreamDispatcher* dispatcher,
+                                                   const HttpOptions& options) {
+  std::shared_ptr<Http2Session> s(new Http2Session(conn, router, dispatcher, options));
+  Status st = s->Init();
+  CHECK(st.ok()) << st.ToString();  // Only allocation failures can get here.
+  return s;
+}
+
+Http2Session::Http2Session(net::Connection* conn, const Router* router,
+                           StreamDispatcher* dispatcher, const HttpOptions& options)
+    : conn_(conn),
+      router_(router),
+      dispatcher_(dispatcher),
+      options_(options),
+      loop_(conn->loop()->shared_from_this()) {}
+
+Http2Session::~Http2Session() {
+  if (session_ != nullptr) nghttp2_session_del(session_);
+}
+
+Status Http2Session::Init() {
+  nghttp2_session_callbacks* cbs;
+  if (nghttp2_session_callbacks_new(&cbs) != 0) return Internal("nghttp2 callbacks");
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, OnBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, OnHeader);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, OnFrameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, OnDataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, OnStreamClose);
+  nghttp2_option* opt;
+  nghttp2_option_new(&opt);
+  nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+  int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+  if (rv != 0) return Internal(std::string("nghttp2_session_server_new: ") + nghttp2_strerror(rv));
+  nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_window_bytes},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, options_.max_header_list_bytes},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 3);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
+                                        static_cast<int32_t>(options_.connection_window_bytes));
+  return Status::Ok();
+}
+
+void Http2Session::Kick() {
+  if (!closed_) conn_->RequestFlush();
+}
+
+Status Http2Session::OnRead(std::string_view data) {
+  ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data.data()),
+                                       data.size());
+  Kick();
+  if (n < 0) {
+    return InvalidArgument(std::string("http2: ") + nghttp2_strerror(static_cast<int>(n)));
+  }
+  return Status::Ok();
+}
+
+void Http2Session::ProduceOutput(std::string* out, size_t max_bytes) {
+  size_t produced = 0;
+  while (produced < max_bytes) {
+    const uint8_t* p = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_, &p);
+    if (n < 0) {
+      spdlog::warn("http2 send error peer={}: {}", conn_->info().peer,
+                   nghttp2_strerror(static_cast<int>(n)));
+      break;
+    }
+    if (n == 0) break;
+    out->append(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+    produced += static_cast<size_t>(n);
+  }
+}
+
+bool Http2Session::WantsClose() const {
+  if (closed_) return true;
+  return nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0;
+}
+
+void Http2Session::OnShutdown() {
+  if (shutting_down_ || closed_) return;
+  shutting_down_ = true;
+  // Streams the client opened so far are finished; later ones are refused and retried elsewhere.
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  goaway_sent_ = true;
+  Kick();
+}
+
+void Http2Session::OnClose() {
+  closed_ = true;
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, s] : streams) {
+    s->shared->closed.store(true);
+    if (s->handler != nullptr && !s->end_requested) s->handler->OnReset();
+  }
+}
+
+int Http2Session::OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  auto* self = static_cast<Http2Session*>(user);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  auto s = std::make_unique<Stream>();
+  s->id = frame->hd.stream_id;
+  s->shared = std::make_shared<StreamShared>();
+  s->shared->loop = self->loop_;
+  s->shared->session = self->weak_from_this();
+  s->shared->stream_id = s->id;
+  self->streams_[s->id] = std::move(s);
+  return 0;
+}
+
+int Http2Session::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                           size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
+                           void* user) {
+  auto* self = static_cast<Http2Session*>(user);
+  auto it = self->streams_.find(frame->hd.stream_id);
+  if (it == self->streams_.end() || it->second->dispatched) return 0;  // trailers: ignored
+  Stream* s = it->second.get();
+  s->header_bytes += namelen + valuelen + 32;
+  if (s->header_bytes > self->options_.max_header_list_bytes) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets just this stream
+  }
+  std::string n(reinterpret_cast<const char*>(name), namelen);
+  std::string v(reinterpret_cast<const char*>(value), valuelen);
+  if (!n.empty() && n[0] == ':') {
+    if (n == ":method") s->head.method = std::move(v);
+    else if (n == ":path") s->head.path = std::move(v);
+    else if (n == ":authority") s->head.authority = std::move(v);
+    else if (n == ":scheme") s->head.scheme = std::move(v);
+    return 0;
+  }
+  s->head.headers.push_back({std::move(n), std::move(v)});
+  return 0;
+}
+
+int Http2Session::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+  auto* self = static_cast<Http2Session*>(user);
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
+  auto it = self->streams_.find(frame->hd.stream_id);
+  if (it == self->streams_.end()) return 0;
+  Stream* s = it->second.get();
+  if (frame->hd.type == NGHTTP2_HEADERS && !s->dispatched &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
+    self->Dispatch(s);
+    // Dispatch may have ended the stream; look it up again.
+    it = self->streams_.find(frame->hd.stream_id);
+    if (it == self->streams_.end()) return 0;
+    s = it->second.get();
+  }
+  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+    if (s->handler != nullptr) {
+      s->handler->OnEnd();
+    } else if (!s->body_too_large && !s->end_requested) {
+      self->RunHttpHandler(s);
+    }
+  }
+  return 0;
+}
+
+void Http2Session::Dispatch(Stream* s) {
+  s->dispatched = true;
+  if (dispatcher_ != nullptr) {
+    s->handler = dispatcher_->Claim(s->head, conn_->info(), StreamWriter(s->shared));
+  }
+}
+
+void Http2Session::RunHttpHandler(Stream* s) {
+  HttpRequest req;
+  req.method = s->head.method;
+  auto q = s->head.path.find('?');
+  if (q == std::string::npos) {
+    req.path = s->head.path;
+  } else {
+    req.path = s->head.path.substr(0, q);
+    req.query = s->head.path.substr(q + 1);
+  }
+  req.headers = std::move(s->head.headers);
+  req.body = std::move(s->body);
+  req.peer = conn_->info().peer;
+  req.client_cn = conn_->info().client_cn;
+  req.http2 = true;
+  HttpResponder responder(std::make_unique<H2Responder>(StreamWriter(s->shared)));
+  if (router_ == nullptr) {
+    responder.Send(HttpResponse::Text(404, "404 page not found\n"));
+    return;
+  }
+  router_->Route(std::move(req), std::move(responder));
+}
+
+int Http2Session::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                              size_t len, void* user) {
+  auto* self = static_cast<Http2Session*>(user);
+  auto it = self->streams_.find(stream_id);
+  if (it == self->streams_.end()) return 0;
+  Stream* s = it->second.get();
+  std::string_view chunk(reinterpret_cast<const char*>(data), len);
+  if (s->handler != nullptr) {
+    s->handler->OnData(chunk);
+    return 0;
+  }
+  if (s->body_too_large) return 0;
+  if (s->body.size() + len > self->options_.max_http_body_bytes) {
+    s->body_too_large = true;
+    s->body.clear();
+    StreamWriter(s->shared).SendHeadersAndEnd(
+        413, {{"content-type", "text/plain; charset=utf-8"}, {"content-length", "0"}});
+    return 0;
+  }
+  s->body.append(chunk);
+  return 0;
+}
+
+int Http2Session::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code,
+                                void* user) {
+  auto* self = static_cast<Http2Session*>(user);
+  auto it = self->streams_.find(stream_id);
+  if (it == self->streams_.end()) return 0;
+  std::unique_ptr<Stream> s = std::move(it->second);
+  self->streams_.erase(it);
+  s->shared->closed.store(true);
+  if (s->handler != nullptr && !s->end_requested) {
+    spdlog::debug("http2 stream {} reset by peer={} (error {})", stream_id,
+                  self->conn_->info().peer, error_code);
+    s->handler->OnReset();
+  }
+  return 0;
+}
+
+ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
+                               size_t length, uint32_t* data_flags, nghttp2_data_source*,
+                               void* user) {
+  auto* self = static_cast<Http2Session*>(user);
+  auto it = self->streams_.find(stream_id);
+  if (it == self->streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  Stream* s = it->second.get();
+  size_t n = 0;
+  while (n < length && !s->out.empty()) {
+    std::string& front = s->out.front();
+    size_t take = std::min(length - n, front.size() - s->out_front_offset);
+    memcpy(buf + n, front.data() + s->out_front_offset, take);
+    n += take;
+    s->out_front_offset += take;
+    if (s->out_front_offset == front.size()) {
+      s->out.pop_front();
+      s->out_front_offset = 0;
+    }
+  }
+  s->shared->pending_bytes.fetch_sub(n);
+  if (s->out.empty() && s->end_requested) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!s->trailers.empty()) {
+      std::vector<nghttp2_nv> nva;
+      for (const auto& h : s->trailers) nva.push_back(MakeNv(h.name, h.value));
+      // Trailers must be submitted from inside this callback (GRPC-NOTES §1).
+      int rv = nghttp2_submit_trailer(session, stream_id, nva.data(), nva.size());
+      if (rv == 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    s->data_deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+void Http2Session::WriterSendHeaders(int32_t id, int status, Headers headers, bool end_stream) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || closed_) return;
+  Stream* s = it->second.get();
+  if (s->response_started) {
+    spdlog::error("http2 stream {}: response headers sent twice (bug in caller)", id);
+    return;
+  }
+  s->response_started = true;
+  std::string status_str = std::to_string(status);
+  static const std::string kStatus = ":status";
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(headers.size() + 1);
+  nva.push_back(MakeNv(kStatus, status_str));
+  for (const auto& h : headers) nva.push_back(MakeNv(h.name, h.value));
+  int rv;
+  if (end_stream) {
+    s->end_requested = true;
+    rv = nghttp2_submit_response(session_, id, nva.data(), nva.size(), nullptr);
+  } else {
+    nghttp2_data_provider provider{};
+    provider.read_callback = ReadData;
+    rv = nghttp2_submit_response(session_, id, nva.data(), nva.size(), &provider);
+  }
+  if (rv != 0) {
+    spdlog::warn("http2 submit response failed peer={} stream={}: {}", conn_->info().peer, id,
+                 nghttp2_strerror(rv));
+  }
+  Kick();
+}
+
+void Http2Session::WriterSendData(int32_t id, std::string data) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || closed_) return;
+  Stream* s = it->second.get();
+  if (s->end_requested) {
+    s->shared->pending_bytes.fetch_sub(data.size());
+    return;
+  }
+  s->out.push_back(std::move(data));
+  if (s->data_deferred) {
+    s->data_deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  Kick();
+}
+
+void Http2Session::WriterFinish(int32_t id, Headers trailers) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || closed_) return;
+  Stream* s = it->second.get();
+  if (s->end_requested) return;
+  if (!s->response_started) {
+    spdlog::error("http2 stream {}: finished before headers (bug in caller)", id);
+    WriterReset(id, NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  s->end_requested = true;
+  s->trailers = std::move(trailers);
+  if (s->data_deferred) {
+    s->data_deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  Kick();
+}
+
+void Http2Session::WriterRespond(int32_t id, int status, Headers headers, std::string data,
+                                 Headers trailers) {
+  WriterSendHeaders(id, status, std::move(headers), false);
+  WriterSendData(id, std::move(data));
+  WriterFinish(id, std::move(trailers));
+}
+
+void Http2Session::WriterReset(int32_t id, uint32_t error_code) {
+  auto it = streams_.find(id);
+  if (it == streams_.end() || closed_) return;
+  it->second->end_requested = true;  // we end it: the handler needs no OnReset
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error_code);
+  Kick();
+}
+
+}  // namespace etcdpp::http

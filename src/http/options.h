@@ -1,0 +1,26 @@
+// Limits of the HTTP layer, one place (values and reasons).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace etcdpp::http {
+
+struct HttpOptions {
+  // HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE: 1 MiB per stream so grpc-go's BDP estimator can grow
+  // its windows and a 10 MiB response streams without stalls (GRPC-NOTES §4).
+  uint32_t initial_window_bytes = 1024 * 1024;
+  // Connection-level receive window: 16 MiB, shared by all streams of a connection.
+  uint32_t connection_window_bytes = 16 * 1024 * 1024;
+  // etcd --max-concurrent-streams (etcd's default is math.MaxUint32, i.e. unlimited).
+  uint32_t max_concurrent_streams = UINT32_MAX;
+  // Request header block limit (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE and HTTP/1.1): 64 KiB,
+  // far above any real client (auth tokens are < 1 KiB) and well below memory concerns.
+  uint32_t max_header_list_bytes = 64 * 1024;
+  // Largest plain-HTTP request body (JSON gateway). etcd's gateway accepts what becomes a
+  // --max-request-bytes message; JSON+base64 inflates it, so 2x the default 1.5 MiB + slack.
+  size_t max_http_body_bytes = 4 * 1024 * 1024;
+  // Requests an HTTP/1.1 connection may pipeline before we stop reading: one at a time.
+};
+
+}  // namespace etcdpp::http

@@ -1,0 +1,124 @@
+// EventLoop: one epoll loop running on its own thread, plus a group of them.
+//
+// Ownership and threads: every fd registered with a loop, and every object that handles its
+// events, belongs to that loop's thread. Other threads talk to a loop only through Post(), which
+// appends to a mutex-protected queue and wakes the loop through an eventfd. Timers and deferred
+// ("end of batch") callbacks are loop-thread-only.
+//
+// Why "end of batch" callbacks: a connection that received many frames in one wake-up, or many
+// completions posted from other threads, should write once, not once per frame; connections mark
+// themselves dirty and flush in a deferred callback after the whole epoll batch was handled.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "base/status.h"
+
+namespace etcdpp::net {
+
+// Receives epoll events for one fd. Called on the owning loop's thread only.
+class FdHandler {
+ public:
+  virtual ~FdHandler() = default;
+  virtual void OnEvents(uint32_t events) = 0;
+};
+
+class EventLoop : public std::enable_shared_from_this<EventLoop> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using TimerId = uint64_t;
+
+  // Creates the epoll fd and the wake-up eventfd; the thread starts in Start().
+  static Result<std::shared_ptr<EventLoop>> Create(std::string name);
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Starts the loop thread. REQUIRES: not started yet.
+  void Start();
+  // Asks the loop to stop, runs the already-posted tasks, and joins the thread. Idempotent.
+  // REQUIRES: not called from the loop thread.
+  void Stop();
+
+  // Thread-safe. Queues fn to run on the loop thread. Returns false (and drops fn) iff the loop
+  // has stopped; callers treat that as "the connection is gone".
+  bool Post(std::function<void()> fn);
+  // Runs fn now if called on the loop thread, else posts it. Returns false iff dropped.
+  bool Dispatch(std::function<void()> fn);
+  bool InLoopThread() const { return std::this_thread::get_id() == thread_id_.load(); }
+  // The loop running on the calling thread, or nullptr.
+  static EventLoop* Current();
+
+  // Loop thread only. Registers fd with the given epoll events; handler must outlive the
+  // registration (Remove before destroying it).
+  Status Add(int fd, uint32_t events, FdHandler* handler);
+  Status Modify(int fd, uint32_t events, FdHandler* handler);
+  void Remove(int fd);
+
+  // Loop thread only. Runs fn once after delay (never from inside the call).
+  TimerId RunAfter(std::chrono::milliseconds delay, std::function<void()> fn);
+  TimerId RunAt(Clock::time_point when, std::function<void()> fn);
+  void CancelTimer(TimerId id);
+
+  // Loop thread only. Runs fn after the current batch of events and posted tasks.
+  void Defer(std::function<void()> fn);
+
+  const std::string& name() const { return name_; }
+
+ private:
+  EventLoop(std::string name, int epoll_fd, int wake_fd);
+  void Run();
+  void RunPosted();
+  void RunTimers();
+  void RunDeferred();
+  int NextTimeoutMs();
+
+  const std::string name_;
+  const int epoll_fd_;
+  const int wake_fd_;
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+  std::atomic<bool> stop_requested_{false};
+
+  std::mutex mu_;  // Guards posted_ and stopped_.
+  std::vector<std::function<void()>> posted_;
+  bool stopped_ = false;
+
+  // Loop-thread-only state.
+  TimerId next_timer_id_ = 1;
+  std::multimap<Clock::time_point, TimerId> timer_order_;
+  std::unordered_map<TimerId, std::pair<Clock::time_point, std::function<void()>>> timers_;
+  std::vector<std::function<void()>> deferred_;
+};
+
+// A fixed set of started loops; connections are spread over them round-robin.
+class EventLoopGroup {
+ public:
+  // num_loops == 0 means "number of cores".
+  static Result<std::unique_ptr<EventLoopGroup>> Create(size_t num_loops, std::string prefix);
+  ~EventLoopGroup();
+  void Stop();
+  EventLoop& Next();
+  const std::vector<std::shared_ptr<EventLoop>>& loops() const { return loops_; }
+  std::shared_ptr<EventLoop> At(size_t i) const { return loops_[i]; }
+  size_t size() const { return loops_.size(); }
+
+ private:
+  std::vector<std::shared_ptr<EventLoop>> loops_;
+  std::atomic<size_t> next_{0};
+};
+
+}  // namespace etcdpp::net
