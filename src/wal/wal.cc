@@ -84,10 +84,8 @@ Result<std::vector<Wal::SegmentName>> Wal::ListSegments(FileSystem* fs, const st
       return DataLoss("wal: missing segment in " + dir + ": " + out[i].file + " follows " +
                       out[i - 1].file);
     }
-    if (out[i].first_index < out[i - 1].first_index) {
-      return DataLoss("wal: segment " + JoinPath(dir, out[i].file) +
-                      " starts below its predecessor " + out[i - 1].file);
-    }
+    // first_index may go down from one segment to the next: a new leader can overwrite entries
+    // below the index a segment was named after (raft §5.3).
   }
   return out;
 }
@@ -135,8 +133,9 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::string& dir_in, SnapshotMarker
   ETCDPP_ASSIGN_OR_RETURN(wal->lock_, options.fs->LockDir(dir));
   ETCDPP_ASSIGN_OR_RETURN(wal->segments_, ListSegments(options.fs, dir));
   if (wal->segments_.empty()) return NotFound("wal: no .wal files in " + dir);
-  // Start at the last segment whose first index is ≤ the snapshot index: entries after the
-  // snapshot cannot be in an earlier one (raft never rewrites entries at or below a snapshot).
+  // Start at the last segment whose first index is ≤ the snapshot index. When that segment was
+  // cut the log ended just below its first index, so every entry above the snapshot that is still
+  // part of the log was written into it or a later segment; earlier copies were superseded.
   bool found = false;
   for (size_t i = 0; i < wal->segments_.size(); ++i) {
     if (wal->segments_[i].first_index <= from.index) {
