@@ -20,6 +20,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 
 SERVERS = ("etcd", "etcdpp")
 TRANSPORTS = ("tls", "plain")
@@ -341,12 +342,23 @@ def build(res, meta, made, img_rel):
                "[benchmarks.md](benchmarks.md).")
     out.append("")
     if not res.has("etcdpp"):
-        note = start.get("skipped") or "etcdpp was not part of this run"
+        note = start.get("skipped") or ("etcdpp was not part of this run (its binary "
+                                         "build/release/src/cmd/etcdpp did not exist yet)")
         out.append("> **etcdpp columns are pending:** %s. Only etcd 3.4's figures below are "
                    "real; they are the baseline etcdpp's ratios will be computed against." % note)
         out.append("")
     out.append("## Run")
     out.append("")
+    try:
+        busy = max(float(m.get("loadavg", "0").split()[0]) for m in (start, end) if m)
+        if busy > float(start.get("nproc", 0) or 0):
+            out.append("> **Noisy machine:** the load average (%.1f) exceeded the core count "
+                       "(%s) during this run (other work was running), so absolute figures and "
+                       "min–max ranges are wider than on an idle machine; server CPU per "
+                       "operation is the least affected figure." % (busy, start.get("nproc")))
+            out.append("")
+    except ValueError:
+        pass
     out.append("- Command: `%s`%s, %s repetition(s) per case, interleaved between servers" % (
         start.get("cmd", "?"), " (QUICK)" if start.get("quick") else "", start.get("reps", "?")))
     out.append("- Date: %s → %s (UTC); load average at start %s, at end %s" % (
@@ -409,7 +421,7 @@ def summary(res, meta):
     if not res.has("etcdpp"):
         out.append("")
         out.append("etcdpp columns are pending (%s)." % (
-            start.get("skipped") or "etcdpp not run"))
+            start.get("skipped") or "etcdpp not run: its binary did not exist yet"))
     out.append("")
     out.append("| headline (TLS unless noted) | etcd 3.4 | etcdpp | ratio | target |")
     out.append("|---|---:|---:|---:|---|")
@@ -476,7 +488,8 @@ def main():
     a = ap.parse_args()
     rows, meta = load(a.work)
     res = Results(rows)
-    made = charts(res, a.work, a.img)
+    with tempfile.TemporaryDirectory(prefix="bench-plot-") as tmp:
+        made = charts(res, tmp, a.img)
     img_rel = os.path.relpath(a.img, os.path.dirname(os.path.abspath(a.out)))
     doc = build(res, meta, made, img_rel)
     with open(a.out, "w") as f:
