@@ -1,0 +1,87 @@
+#include "mvcc/schema.h"
+
+#include "base/check.h"
+
+namespace etcdpp::mvcc {
+namespace {
+
+void PutBigEndian(uint64_t v, char* out) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+uint64_t GetBigEndian(const char* in) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+}  // namespace
+
+void EncodeRevisionKey(RevisionKey r, char* out) {
+  CHECK(r.main >= 0 && r.sub >= 0) << "revision (" << r.main << "," << r.sub << ")";
+  PutBigEndian(static_cast<uint64_t>(r.main), out);
+  PutBigEndian(static_cast<uint64_t>(r.sub), out + 8);
+}
+
+std::string EncodeRevisionKey(RevisionKey r) {
+  std::string out(kRevisionKeyBytes, '\0');
+  EncodeRevisionKey(r, out.data());
+  return out;
+}
+
+RevisionKey DecodeRevisionKey(std::string_view b) {
+  CHECK(b.size() >= kRevisionKeyBytes) << "revision key of " << b.size() << " bytes";
+  return RevisionKey{static_cast<int64_t>(GetBigEndian(b.data())),
+                     static_cast<int64_t>(GetBigEndian(b.data() + 8))};
+}
+
+std::string EncodeKeyState(const KeyState& s) {
+  std::string out(kKeyStateBytes, '\0');
+  PutBigEndian(static_cast<uint64_t>(s.create_revision), out.data());
+  PutBigEndian(static_cast<uint64_t>(s.mod.main), out.data() + 8);
+  PutBigEndian(static_cast<uint64_t>(s.mod.sub), out.data() + 16);
+  PutBigEndian(static_cast<uint64_t>(s.version), out.data() + 24);
+  PutBigEndian(static_cast<uint64_t>(s.lease), out.data() + 32);
+  return out;
+}
+
+bool DecodeKeyState(std::string_view b, KeyState* s) {
+  if (b.size() != kKeyStateBytes) return false;
+  s->create_revision = static_cast<int64_t>(GetBigEndian(b.data()));
+  s->mod.main = static_cast<int64_t>(GetBigEndian(b.data() + 8));
+  s->mod.sub = static_cast<int64_t>(GetBigEndian(b.data() + 16));
+  s->version = static_cast<int64_t>(GetBigEndian(b.data() + 24));
+  s->lease = static_cast<int64_t>(GetBigEndian(b.data() + 32));
+  return true;
+}
+
+std::string EncodeKeyRevEntry(const KeyRevEntry& e) {
+  std::string out(kKeyRevEntryBytes, '\0');
+  EncodeRevisionKey(e.rev, out.data());
+  out[16] = e.tombstone ? 1 : 0;
+  return out;
+}
+
+bool DecodeKeyRevEntry(std::string_view b, KeyRevEntry* e) {
+  if (b.size() != kKeyRevEntryBytes) return false;
+  e->rev = DecodeRevisionKey(b);
+  e->tombstone = b[16] != 0;
+  return true;
+}
+
+std::string EncodeInt64(int64_t v) {
+  std::string out(8, '\0');
+  PutBigEndian(static_cast<uint64_t>(v), out.data());
+  return out;
+}
+
+bool DecodeInt64(std::string_view b, int64_t* v) {
+  if (b.size() != 8) return false;
+  *v = static_cast<int64_t>(GetBigEndian(b.data()));
+  return true;
+}
+
+}  // namespace etcdpp::mvcc

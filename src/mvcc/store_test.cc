@@ -1,0 +1,321 @@
+#include "mvcc/store.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "mvcc/errors.h"
+#include "mvcc/store_test_util.h"
+
+namespace etcdpp::mvcc {
+namespace {
+
+using testing::TempStore;
+
+std::vector<std::string> Keys(const RangeResult& r) {
+  std::vector<std::string> out;
+  for (const auto& kv : r.kvs) out.push_back(kv.key);
+  return out;
+}
+
+TEST(StoreTest, FreshStoreIsAtRevisionOne) {
+  TempStore ts;
+  auto r = ts.Range("a");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rev, 1);
+  EXPECT_EQ(r->count, 0);
+  EXPECT_EQ(ts.store().current_rev(), 1);
+  EXPECT_EQ(ts.store().compact_rev(), kNeverCompacted);
+}
+
+// The numbers etcd assigns: first write is revision 2; version counts puts in a generation;
+// a delete ends the generation; the next put starts a new one.
+TEST(StoreTest, RevisionsVersionsAndGenerationsFollowEtcd) {
+  TempStore ts;
+  EXPECT_EQ(ts.Put("a", "1"), 2);
+  EXPECT_EQ(ts.Put("b", "1"), 3);
+  EXPECT_EQ(ts.Put("a", "2"), 4);
+  auto r = ts.Range("a");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1u);
+  EXPECT_EQ(r->kvs[0], (KeyValue{"a", "2", 2, 4, 2, 0}));
+  EXPECT_EQ(r->rev, 4);
+
+  DeleteResult d = ts.Delete("a");
+  EXPECT_EQ(d.deleted, 1);
+  EXPECT_EQ(d.rev, 5);
+  EXPECT_EQ(ts.Range("a")->count, 0);
+
+  EXPECT_EQ(ts.Put("a", "3"), 6);
+  r = ts.Range("a");
+  EXPECT_EQ(r->kvs[0], (KeyValue{"a", "3", 6, 6, 1, 0}));
+
+  // Historic reads see each point in time.
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 2})->kvs[0], (KeyValue{"a", "1", 2, 2, 1, 0}));
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 3})->kvs[0], (KeyValue{"a", "1", 2, 2, 1, 0}));
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 4})->kvs[0].value, "2");
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 5})->count, 0);
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 1})->count, 0);
+  // The header revision of a historic read is the current revision, as in etcd.
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 3})->rev, 6);
+}
+
+TEST(StoreTest, DeleteOfNothingDoesNotBumpTheRevision) {
+  TempStore ts;
+  ts.Put("a", "1");
+  DeleteResult d = ts.Delete("zzz");
+  EXPECT_EQ(d.deleted, 0);
+  EXPECT_EQ(d.rev, 2);
+  EXPECT_EQ(ts.store().current_rev(), 2);
+  EXPECT_EQ(ts.Put("b", "1"), 3);
+}
+
+TEST(StoreTest, OneTransactionIsOneRevisionWithSubRevisionsAndSeesItsOwnWrites) {
+  TempStore ts;
+  ts.Put("x", "old");
+  auto b = ts.store().Write();
+  ASSERT_TRUE(b.ok());
+  TxnWrite t = b->BeginTxn();
+  EXPECT_EQ(t.rev(), 2);
+  EXPECT_EQ(*t.Put("a", "1", LeaseId(0)), 3);
+  EXPECT_EQ(*t.Put("b", "1", LeaseId(0)), 3);
+  auto in_txn = t.Range("a", "c", {});
+  ASSERT_TRUE(in_txn.ok());
+  EXPECT_EQ(Keys(*in_txn), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(in_txn->rev, 3);
+  // Reading at the revision before the transaction still works inside it.
+  EXPECT_EQ(t.Range("a", "c", {.rev = 2})->count, 0);
+  auto d = t.DeleteRange("x", {});
+  EXPECT_EQ(d->deleted, 1);
+  EXPECT_EQ(d->rev, 3);
+  EXPECT_EQ(t.DeleteRange("nothing", {})->rev, 3);  // something changed already
+  std::vector<Event> events = t.End();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kv, (KeyValue{"a", "1", 3, 3, 1, 0}));
+  EXPECT_EQ(events[2].type, Event::Type::kDelete);
+  EXPECT_EQ(events[2].kv, (KeyValue{"x", "", 0, 3, 0, 0}));
+
+  TxnWrite t2 = b->BeginTxn();
+  EXPECT_EQ(t2.rev(), 3);
+  EXPECT_EQ(*t2.Put("a", "2", LeaseId(0)), 4);
+  t2.End();
+  b->SetConsistentIndex(LogIndex(17), Term(2));
+  ASSERT_TRUE(b->Commit().ok());
+
+  auto r = ts.Range("a", std::string(1, '\0'));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Keys(*r), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(r->kvs[0], (KeyValue{"a", "2", 3, 4, 2, 0}));
+  EXPECT_EQ(ts.store().consistent_index(), LogIndex(17));
+  auto v = ts.store().Read();
+  EXPECT_EQ(v->consistent_term(), Term(2));
+}
+
+TEST(StoreTest, RangeVariants) {
+  TempStore ts;
+  for (std::string k : {"a", "ab", "abc", "b", "c", "d"}) ts.Put(k, "v" + k);
+  const std::string from_key(1, '\0');
+  EXPECT_EQ(Keys(*ts.Range("ab", "b")), (std::vector<std::string>{"ab", "abc"}));
+  EXPECT_EQ(Keys(*ts.Range("b", from_key)), (std::vector<std::string>{"b", "c", "d"}));
+  EXPECT_EQ(Keys(*ts.Range(from_key, from_key)).size(), 6u);  // etcdctl get --from-key ''
+  EXPECT_EQ(ts.Range("c", "a")->count, 0);                    // end before key
+  EXPECT_EQ(ts.Range("zz")->count, 0);
+
+  auto limited = ts.Range("a", from_key, {.limit = 2});
+  EXPECT_EQ(Keys(*limited), (std::vector<std::string>{"a", "ab"}));
+  EXPECT_EQ(limited->count, 6);
+
+  auto count_only = ts.Range("a", "c", {.count_only = true});
+  EXPECT_TRUE(count_only->kvs.empty());
+  EXPECT_EQ(count_only->count, 4);
+
+  auto keys_only = ts.Range("a", "b", {.keys_only = true});
+  ASSERT_EQ(keys_only->kvs.size(), 3u);
+  EXPECT_EQ(keys_only->kvs[0], (KeyValue{"a", "", 2, 2, 1, 0}));
+
+  // The same at a past revision (historic path).
+  ts.Put("zz", "1");
+  auto hist = ts.Range("a", from_key, {.limit = 2, .rev = 7});
+  EXPECT_EQ(Keys(*hist), (std::vector<std::string>{"a", "ab"}));
+  EXPECT_EQ(hist->count, 6);
+  EXPECT_EQ(ts.Range("a", from_key, {.rev = 7, .count_only = true})->count, 6);
+  auto hist_keys = ts.Range("a", "b", {.rev = 7, .keys_only = true});
+  EXPECT_EQ(hist_keys->kvs[0], (KeyValue{"a", "", 2, 2, 1, 0}));
+}
+
+TEST(StoreTest, FutureAndCompactedRevisions) {
+  TempStore ts;
+  for (int i = 0; i < 5; ++i) ts.Put("k", std::to_string(i));  // revisions 2..6
+  EXPECT_TRUE(IsFutureRev(ts.Range("k", {}, {.rev = 7}).status()));
+  ASSERT_TRUE(ts.Compact(4).ok());
+  EXPECT_TRUE(IsCompacted(ts.Range("k", {}, {.rev = 3}).status()));
+  EXPECT_EQ(ts.Range("k", {}, {.rev = 4})->kvs[0].value, "2");  // at the compaction revision
+  EXPECT_EQ(ts.Range("k", {}, {.rev = 5})->kvs[0].value, "3");
+  EXPECT_TRUE(IsCompacted(ts.Compact(4)));
+  EXPECT_TRUE(IsCompacted(ts.Compact(3)));
+  EXPECT_TRUE(IsFutureRev(ts.Compact(7)));
+  EXPECT_TRUE(ts.Compact(6).ok());
+  EXPECT_EQ(ts.store().compact_rev(), 6);
+}
+
+TEST(StoreTest, CompactionDropsSupersededHistoryAndTombstones) {
+  TempStore ts;
+  ts.Put("a", "1");    // 2
+  ts.Put("a", "2");    // 3
+  ts.Put("b", "1");    // 4
+  ts.Delete("b");      // 5
+  ts.Put("c", "1");    // 6
+  ts.Put("a", "3");    // 7
+  ASSERT_TRUE(ts.Compact(5).ok());
+  auto v = ts.store().Read();
+  ASSERT_TRUE(v.ok());
+  std::vector<int64_t> revs;
+  ASSERT_TRUE(v->History(5, 0, 100, [&](const Event& e) {
+                 revs.push_back(e.kv.mod_revision);
+                 return true;
+               }).ok());
+  // a@2 superseded by a@3, b@4 superseded by its tombstone, tombstone b@5 dropped.
+  EXPECT_EQ(revs, (std::vector<int64_t>{6, 7}));
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 5})->kvs[0].value, "2");
+  EXPECT_EQ(ts.Range("b", {}, {.rev = 5})->count, 0);
+  EXPECT_EQ(ts.Range("a", std::string(1, '\0'), {.rev = 5})->count, 1);
+  // a@3 is still there as the state at revision 5.
+  EXPECT_TRUE(IsCompacted(v->History(4, 0, 100, [](const Event&) { return true; }).status()));
+}
+
+TEST(StoreTest, CompactionProceedsInSmallStepsAcrossBatches) {
+  TempStore ts;
+  for (int i = 0; i < 50; ++i) ts.Put("k" + std::to_string(i % 5), std::to_string(i));
+  int64_t target = ts.store().current_rev() - 3;
+  ASSERT_TRUE(ts.Compact(target, /*finish=*/false).ok());
+  EXPECT_EQ(ts.store().compact_rev(), target);
+  EXPECT_LT(ts.store().finished_compact_rev(), target);
+  int steps = 0;
+  while (true) {
+    auto b = ts.store().Write();
+    auto done = b->CompactStep(4);
+    ASSERT_TRUE(done.ok());
+    // Writes interleave with compaction.
+    TxnWrite t = b->BeginTxn();
+    ASSERT_TRUE(t.Put("other", std::to_string(steps), LeaseId(0)).ok());
+    t.End();
+    ASSERT_TRUE(b->Commit().ok());
+    ++steps;
+    if (*done) break;
+    // Reopening mid-compaction resumes from the stored cursor.
+    if (steps == 3) ts.Reopen();
+  }
+  EXPECT_GT(steps, 3);
+  EXPECT_EQ(ts.store().finished_compact_rev(), target);
+  for (int k = 0; k < 5; ++k) {
+    auto r = ts.Range("k" + std::to_string(k), {}, {.rev = target});
+    ASSERT_EQ(r->count, 1);
+  }
+  auto v = ts.store().Read();
+  int history = 0;
+  ASSERT_TRUE(v->History(target, 0, 1000, [&](const Event& e) {
+                 if (e.kv.key != "other") ++history;
+                 return true;
+               }).ok());
+  // What survives of k*: each key's entry at `target` plus the 3 later puts.
+  EXPECT_LE(history, 5 + 3);
+}
+
+TEST(StoreTest, ReopenKeepsEverythingWithoutRebuilding) {
+  TempStore ts;
+  ts.Put("a", "1");
+  ts.Put("a", "2");
+  ts.Delete("a");
+  ts.Put("b", "1", /*lease=*/7);
+  ts.Reopen();
+  EXPECT_EQ(ts.store().current_rev(), 5);
+  EXPECT_EQ(ts.Range("b")->kvs[0], (KeyValue{"b", "1", 5, 5, 1, 7}));
+  EXPECT_EQ(ts.Range("a", {}, {.rev = 3})->kvs[0].value, "2");
+  EXPECT_EQ(ts.Put("a", "x"), 6);
+  EXPECT_EQ(ts.Range("a")->kvs[0].version, 1);
+}
+
+TEST(StoreTest, EventsCarryPrevKvWhenAskedAndPrevLeaseAlways) {
+  TempStore ts;
+  ts.Put("a", "1", 5);
+  auto b = ts.store().Write({.collect_prev_kv = true});
+  TxnWrite t = b->BeginTxn();
+  ASSERT_TRUE(t.Put("a", "2", LeaseId(6)).ok());
+  ASSERT_TRUE(t.Put("n", "new", LeaseId(0)).ok());
+  std::vector<Event> ev = t.End();
+  ASSERT_EQ(ev.size(), 2u);
+  ASSERT_TRUE(ev[0].prev_kv.has_value());
+  EXPECT_EQ(*ev[0].prev_kv, (KeyValue{"a", "1", 2, 2, 1, 5}));
+  EXPECT_EQ(ev[0].prev_lease, LeaseId(5));
+  EXPECT_FALSE(ev[1].prev_kv.has_value());
+  TxnWrite t2 = b->BeginTxn();
+  ASSERT_TRUE(t2.DeleteRange("a", "z").ok());
+  ev = t2.End();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].prev_kv->value, "2");
+  EXPECT_EQ(ev[0].prev_lease, LeaseId(6));
+  EXPECT_EQ(ev[1].kv, (KeyValue{"n", "", 0, 4, 0, 0}));
+  ASSERT_TRUE(b->Commit().ok());
+}
+
+TEST(StoreTest, LongKeysAreRejectedOnPutAndHarmlessInReads) {
+  TempStore ts;
+  std::string longest(kMaxUserKeyBytes, 'k');
+  std::string too_long(kMaxUserKeyBytes + 1, 'k');
+  ts.Put(longest, "v");
+  ts.Put("l", "v");
+  auto b = ts.store().Write();
+  TxnWrite t = b->BeginTxn();
+  EXPECT_TRUE(IsKeyTooLong(t.Put(too_long, "v", LeaseId(0)).status()));
+  t.End();
+  b->Abort();
+  EXPECT_EQ(ts.Range(too_long)->count, 0);
+  // A range starting past the longest stored key: seeks a truncated prefix, then skips.
+  EXPECT_EQ(Keys(*ts.Range(too_long, "z")), (std::vector<std::string>{"l"}));
+  EXPECT_EQ(Keys(*ts.Range(too_long, "z", {.rev = 2})).size(), 0u);
+  EXPECT_EQ(ts.Range(longest, std::string(1, '\0'))->count, 2);
+}
+
+TEST(StoreTest, ReadersKeepTheirSnapshotWhileTheWriterGoesOn) {
+  TempStore ts;
+  ts.Put("a", "1");
+  auto view = ts.store().Read();
+  ASSERT_TRUE(view.ok());
+  std::thread writer([&] {
+    for (int i = 0; i < 20; ++i) ts.Put("a", std::to_string(i));
+  });
+  writer.join();
+  EXPECT_EQ(view->rev(), 2);
+  EXPECT_EQ(view->Range("a", {}, {})->kvs[0].value, "1");
+  EXPECT_EQ(ts.Range("a")->kvs[0].value, "19");
+}
+
+TEST(StoreTest, HistoryDeliversWholeRevisions) {
+  TempStore ts;
+  auto b = ts.store().Write();
+  TxnWrite t = b->BeginTxn();
+  for (std::string k : {"a", "b", "c"}) ASSERT_TRUE(t.Put(k, "1", LeaseId(0)).ok());
+  t.End();
+  ASSERT_TRUE(b->Commit().ok());
+  ts.Delete("b");
+  auto v = ts.store().Read();
+  std::vector<std::pair<int64_t, Event::Type>> seen;
+  auto next = v->History(2, 0, 1, [&](const Event& e) {
+    seen.emplace_back(e.kv.mod_revision, e.type);
+    return true;
+  });
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, 3);
+  EXPECT_EQ(seen.size(), 3u);
+  seen.clear();
+  next = v->History(*next, 0, 1, [&](const Event& e) {
+    seen.emplace_back(e.kv.mod_revision, e.type);
+    return true;
+  });
+  EXPECT_EQ(*next, 4);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], std::make_pair(int64_t{3}, Event::Type::kDelete));
+}
+
+}  // namespace
+}  // namespace etcdpp::mvcc
