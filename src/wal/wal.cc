@@ -116,8 +116,11 @@ Result<std::unique_ptr<Wal>> Wal::Create(const std::string& dir_in, std::string_
   ETCDPP_RETURN_IF_ERROR(fs->Rename(tmp_dir, dir));
   ETCDPP_RETURN_IF_ERROR(fs->SyncDir(ParentDir(dir)));
   ETCDPP_ASSIGN_OR_RETURN(wal->lock_, fs->LockDir(dir));
-
   wal->segments_.push_back({0, LogIndex(0), SegmentFileName(0, LogIndex(0))});
+  // The handle still names the file under "<dir>.tmp"; reopen it under its final path.
+  ETCDPP_ASSIGN_OR_RETURN(wal->tail_, fs->OpenFile(JoinPath(dir, wal->segments_[0].file),
+                                                   OpenMode::kExisting));
+
   wal->tail_offset_ = tail;
   wal->tail_header_end_ = tail;
   wal->chain_ = chain;
@@ -349,6 +352,8 @@ Status Wal::WriteNewSegment(const std::string& dir, uint64_t seq, LogIndex first
   // any entry is written into it.
   ETCDPP_RETURN_IF_ERROR(fs->Rename(tmp_path, final_path));
   ETCDPP_RETURN_IF_ERROR(fs->SyncDir(dir));
+  // Reopen under the final name so later I/O errors name the file an operator will find.
+  ETCDPP_ASSIGN_OR_RETURN(f, fs->OpenFile(final_path, OpenMode::kExisting));
   *file = std::move(f);
   *tail = buf.size();
   *chain = c;
