@@ -147,6 +147,10 @@ Status Http2Session::Init() {
   nghttp2_option* opt;
   nghttp2_option_new(&opt);
   nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+  // nghttp2's HTTP messaging checks reject what grpc-go sends on unix sockets (":authority" is
+  // the socket path, with '/'). Go's server accepts it, so we relax them and check the request
+  // pseudo-headers ourselves in Dispatch().
+  nghttp2_option_set_no_http_messaging(opt, 1);
   int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
@@ -281,6 +285,12 @@ int Http2Session::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void
 
 void Http2Session::Dispatch(Stream* s) {
   s->dispatched = true;
+  if (s->head.method.empty() || s->head.path.empty() || s->head.path[0] != '/') {
+    spdlog::warn("http2 request without :method/:path from peer={}", conn_->info().peer);
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
+    s->end_requested = true;
+    return;
+  }
   if (dispatcher_ != nullptr) {
     s->handler = dispatcher_->Claim(s->head, conn_->info(), StreamWriter(s->shared));
   }

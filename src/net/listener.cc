@@ -1,6 +1,7 @@
 #include "net/listener.h"
 
 #include <arpa/inet.h>
+#include <csignal>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -162,6 +163,9 @@ NetServer::~NetServer() {
 }
 
 Status NetServer::Start() {
+  // OpenSSL writes to sockets with write(), which raises SIGPIPE when the peer has gone; its
+  // default action would kill the whole server. Errors come back as EPIPE instead.
+  signal(SIGPIPE, SIG_IGN);
   std::vector<std::unique_ptr<Acceptor>> acceptors;
   std::vector<BoundAddress> bound;
   for (const auto& url : urls_) {

@@ -1,0 +1,318 @@
+#!/usr/bin/python3
+"""End-to-end tests of the etcdpp transport with real clients.
+
+Runs grpc_echo_server (path in argv[1] or $ECHO_SERVER) and drives it with:
+  - curl --http1.1 / --http2 / --http2-prior-knowledge (TLS, client certs, unix socket, IPv6)
+  - etcdctl 3.4 (grpc-go): `get foo` against a hand-encoded RangeResponse
+  - python3-grpcio (grpc C-core): unary, server-streaming, bidi, deadlines, cancellation,
+    metadata, errors, size limit
+Certificates are made with openssl in a temp dir. Waits are for conditions (a port file, a
+counter) with generous safety limits; nothing here decides correctness by elapsed time.
+Must run with /usr/bin/python3 (Debian's python with grpcio).
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import grpc
+
+SERVER = os.environ.get("ECHO_SERVER") or (sys.argv.pop(1) if len(sys.argv) > 1 else None)
+IDENT = lambda b: b  # noqa: E731
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+
+
+def make_certs(d):
+    def sh(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=d)
+
+    def ca(name):
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+           "-nodes", "-keyout", name + ".key", "-out", name + ".crt", "-days", "2",
+           "-subj", "/CN=" + name)
+
+    def cert(name, ca_name, cn):
+        sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+           "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + cn)
+        with open(os.path.join(d, name + ".ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\n")
+        sh("openssl", "x509", "-req", "-in", name + ".csr", "-CA", ca_name + ".crt", "-CAkey",
+           ca_name + ".key", "-CAcreateserial", "-out", name + ".crt", "-days", "2",
+           "-extfile", name + ".ext")
+
+    ca("ca")
+    ca("otherca")
+    cert("server", "ca", "server-a")
+    cert("server2", "ca", "server-b")
+    cert("client", "ca", "root")
+    cert("stranger", "otherca", "root")
+
+
+class EchoServer:
+    def __init__(self, tmp, *args):
+        self.port_file = os.path.join(tmp, "ports-%d" % time.monotonic_ns())
+        self.log = open(os.path.join(tmp, "server.log"), "a")
+        self.proc = subprocess.Popen([SERVER, "--port-file=" + self.port_file] + list(args),
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("echo server did not start; see %s" % self.log.name)
+            time.sleep(0.02)
+        with open(self.port_file) as f:
+            self.ports = [int(line.split()[1]) for line in f if line.strip()]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def wait_until(pred, what, limit_s=20):
+    deadline = time.monotonic() + limit_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+class Base(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="etcdpp-grpc-it-")
+        make_certs(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        if not os.environ.get("KEEP_TMP"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+
+class PlainTest(Base):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sock = os.path.join(cls.tmp, "echo.sock")
+        cls.server = EchoServer(cls.tmp, "--listen-urls=http://127.0.0.1:0,http://[::1]:0,unix://"
+                                + cls.sock, "--loops=2")
+        cls.port = cls.server.ports[0]
+        cls.port6 = cls.server.ports[1]
+        cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.server.stop()
+        super().tearDownClass()
+
+    def unary(self, method, req=b"", **kw):
+        return self.channel.unary_unary(method, request_serializer=IDENT,
+                                        response_deserializer=IDENT)(req, timeout=10, **kw)
+
+    def test_curl_http1_and_h2c(self):
+        r = run(["curl", "-sS", "-i", "--http1.1", "http://127.0.0.1:%d/health" % self.port])
+        self.assertTrue(r.stdout.startswith("HTTP/1.1 200 OK"), r.stdout + r.stderr)
+        self.assertIn('{"health":"true"}', r.stdout)
+        r = run(["curl", "-sS", "-i", "--http2-prior-knowledge",
+                 "http://127.0.0.1:%d/health" % self.port])
+        self.assertTrue(r.stdout.startswith("HTTP/2 200"), r.stdout + r.stderr)
+        r = run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                 "http://127.0.0.1:%d/nope" % self.port])
+        self.assertEqual(r.stdout, "404")
+        r = run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "DELETE",
+                 "http://127.0.0.1:%d/health" % self.port])
+        self.assertEqual(r.stdout, "405")
+
+    def test_curl_ipv6_and_unix_socket(self):
+        r = run(["curl", "-sS", "-g", "http://[::1]:%d/health" % self.port6])
+        self.assertEqual(r.stdout, '{"health":"true"}', r.stderr)
+        r = run(["curl", "-sS", "--unix-socket", self.sock, "http://localhost/health"])
+        self.assertEqual(r.stdout, '{"health":"true"}', r.stderr)
+
+    def test_etcdctl_get_over_h2c_and_unix(self):
+        env = dict(os.environ, ETCDCTL_API="3")
+        r = run(["etcdctl", "--endpoints=127.0.0.1:%d" % self.port, "get", "foo"], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "foo\nbar\n")
+        r = run(["etcdctl", "--endpoints=unix://" + self.sock, "get", "k2"], env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "k2\nbar\n")
+
+    def test_python_unary_errors_and_metadata(self):
+        self.assertEqual(self.unary("/etcdpp.test.Echo/Unary", b"hi"), b"hi")
+        with self.assertRaises(grpc.RpcError) as e:
+            self.unary("/etcdpp.test.Echo/Fail", "5:not found é 100%".encode())
+        self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertEqual(e.exception.details(), "not found é 100%")
+        with self.assertRaises(grpc.RpcError) as e:
+            self.unary("/etcdpp.test.Nope/X")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        md = self.unary("/etcdpp.test.Echo/Metadata",
+                        metadata=[("token", "abc"), ("hasleader", "true"),
+                                  ("x-bin", b"\x00\x01\xff")])
+        self.assertIn(b"token=abc\n", md)
+        self.assertIn(b"hasleader=true\n", md)
+        self.assertIn(b"x-bin=\x00\x01\xff\n", md)
+
+    def test_python_size_limit(self):
+        with self.assertRaises(grpc.RpcError) as e:
+            self.unary("/etcdpp.test.Echo/Unary", b"x" * (1536 * 1024 + 1))
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertEqual(e.exception.details(), "etcdserver: request is too large")
+        self.assertEqual(len(self.unary("/etcdpp.test.Echo/Unary", b"y" * (1024 * 1024))),
+                         1024 * 1024)
+
+    def test_python_deadline(self):
+        self.assertEqual(self.unary("/etcdpp.test.Echo/Later", b"10"), b"done")
+        call = self.channel.unary_unary("/etcdpp.test.Echo/Later", request_serializer=IDENT,
+                                        response_deserializer=IDENT)
+        with self.assertRaises(grpc.RpcError) as e:
+            call(b"5000", timeout=0.2)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+
+    def test_python_server_streaming_10mib(self):
+        s = self.channel.unary_stream("/etcdpp.test.Echo/ServerStream",
+                                      request_serializer=IDENT, response_deserializer=IDENT)
+        msgs = list(s(b"100:104858", timeout=60))
+        self.assertEqual(len(msgs), 100)
+        self.assertEqual(sum(len(m) for m in msgs), 100 * 104858)
+
+    def test_python_bidi(self):
+        b = self.channel.stream_stream("/etcdpp.test.Echo/Bidi", request_serializer=IDENT,
+                                       response_deserializer=IDENT)
+        self.assertEqual(list(b(iter([b"a", b"bb", b"ccc"]), timeout=10)), [b"a", b"bb", b"ccc"])
+
+    def test_python_cancel_reaches_handler(self):
+        def cancellations():
+            r = run(["curl", "-sS", "http://127.0.0.1:%d/stats" % self.port])
+            return int(r.stdout.strip().split("=")[1])
+
+        before = cancellations()
+        h = self.channel.stream_stream("/etcdpp.test.Echo/Hang", request_serializer=IDENT,
+                                       response_deserializer=IDENT)
+        it = h(iter([b"x"]), timeout=30)
+        wait_until(lambda: it.is_active(), "call active")
+        it.cancel()
+        wait_until(lambda: cancellations() == before + 1, "server-side cancellation")
+
+
+class TlsTest(Base):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # Rotation target files, copied so the test can overwrite them.
+        shutil.copy(cls.path(cls, "server.crt"), cls.path(cls, "live.crt"))
+        shutil.copy(cls.path(cls, "server.key"), cls.path(cls, "live.key"))
+        cls.server = EchoServer(cls.tmp, "--listen-urls=https://127.0.0.1:0",
+                                "--cert-file=" + cls.path(cls, "live.crt"),
+                                "--key-file=" + cls.path(cls, "live.key"),
+                                "--trusted-ca-file=" + cls.path(cls, "ca.crt"),
+                                "--client-cert-auth", "--tls-reload-check-ms=0")
+        cls.port = cls.server.ports[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        super().tearDownClass()
+
+    def curl(self, *args, cert="client"):
+        cmd = ["curl", "-sS", "-i", "--cacert", self.path("ca.crt")]
+        if cert:
+            cmd += ["--cert", self.path(cert + ".crt"), "--key", self.path(cert + ".key")]
+        return run(cmd + list(args))
+
+    def secure_channel(self):
+        def rd(n):
+            with open(self.path(n), "rb") as f:
+                return f.read()
+        creds = grpc.ssl_channel_credentials(rd("ca.crt"), rd("client.key"), rd("client.crt"))
+        return grpc.secure_channel("127.0.0.1:%d" % self.port, creds)
+
+    def test_curl_h2_and_http1_with_client_cert(self):
+        r = self.curl("https://127.0.0.1:%d/health" % self.port)
+        self.assertTrue(r.stdout.startswith("HTTP/2 200"), r.stdout + r.stderr)
+        r = self.curl("--http1.1", "-d", "body", "https://127.0.0.1:%d/echo" % self.port)
+        self.assertTrue(r.stdout.startswith("HTTP/1.1 200"), r.stdout + r.stderr)
+        self.assertIn("x-client-cn: root", r.stdout)
+
+    def test_handshake_refused_without_cert_or_with_foreign_ca(self):
+        r = self.curl("https://127.0.0.1:%d/health" % self.port, cert=None)
+        self.assertNotEqual(r.returncode, 0)
+        r = self.curl("https://127.0.0.1:%d/health" % self.port, cert="stranger")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("HTTP/", r.stdout)
+
+    def test_etcdctl_over_tls(self):
+        r = run(["etcdctl", "--endpoints=https://127.0.0.1:%d" % self.port,
+                 "--cacert", self.path("ca.crt"), "--cert", self.path("client.crt"),
+                 "--key", self.path("client.key"), "get", "foo"],
+                env=dict(os.environ, ETCDCTL_API="3"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "foo\nbar\n")
+
+    def test_python_tls_sees_client_cn(self):
+        ch = self.secure_channel()
+        md = ch.unary_unary("/etcdpp.test.Echo/Metadata", request_serializer=IDENT,
+                            response_deserializer=IDENT)(b"", timeout=10)
+        self.assertTrue(md.startswith(b"cn=root\n"), md)
+        ch.close()
+
+    def test_zz_rotation_without_restart(self):
+        ch = self.secure_channel()
+        echo = ch.unary_unary("/etcdpp.test.Echo/Unary", request_serializer=IDENT,
+                              response_deserializer=IDENT)
+        self.assertEqual(echo(b"before", timeout=10), b"before")
+        r = self.curl("-v", "https://127.0.0.1:%d/health" % self.port)
+        self.assertIn("CN=server-a", r.stderr)
+        # Rotate: write new files next to the live ones and rename over them (as kubelet does).
+        shutil.copy(self.path("server2.key"), self.path("live.key.new"))
+        shutil.copy(self.path("server2.crt"), self.path("live.crt.new"))
+        os.rename(self.path("live.key.new"), self.path("live.key"))
+        os.rename(self.path("live.crt.new"), self.path("live.crt"))
+        r = self.curl("-v", "https://127.0.0.1:%d/health" % self.port)
+        self.assertIn("CN=server-b", r.stderr)
+        self.assertTrue(r.stdout.startswith("HTTP/2 200"))
+        # The connection made before the rotation keeps working.
+        self.assertEqual(echo(b"after", timeout=10), b"after")
+        ch.close()
+
+
+class AutoTlsTest(Base):
+    def test_auto_tls_serves_https(self):
+        server = EchoServer(self.tmp, "--listen-urls=https://127.0.0.1:0", "--auto-tls")
+        try:
+            r = run(["curl", "-sS", "-k", "https://127.0.0.1:%d/health" % server.ports[0]])
+            self.assertEqual(r.stdout, '{"health":"true"}', r.stderr)
+        finally:
+            server.stop()
+
+    def test_bind_conflict_is_reported(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = run([SERVER, "--listen-urls=http://127.0.0.1:%d" % port])
+        s.close()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("already in use", r.stderr)
+
+
+if __name__ == "__main__":
+    if not SERVER:
+        sys.exit("usage: integration_test.py <path to grpc_echo_server>")
+    unittest.main(verbosity=2)
