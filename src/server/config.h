@@ -203,6 +203,10 @@ struct Config {
   bool unsafe_no_fsync = false;
   bool force_new_cluster = false;
 
+  // Flags accepted for compatibility that have no field above (mostly etcd 3.5 additions such
+  // as --experimental-compact-hash-check-enabled), flag name -> value as given. No effect yet.
+  std::map<std::string, std::string> extra_flags;
+
   // Path of the YAML file this config came from; empty if from flags/env.
   std::string config_file;
 
