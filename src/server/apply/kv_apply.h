@@ -1,0 +1,89 @@
+// KvApplier: etcd's KV semantics (etcdserver/apply.go of etcd 3.4) on the MVCC store, taking and
+// producing the etcdserverpb messages.
+//
+// Two kinds of entry points:
+//  - Apply*: on the apply thread, for committed raft entries, on the batch's LMDB write
+//    transaction. A write request is one mvcc revision; its change events are appended to
+//    `events` for the watch hub (and the lessor).
+//  - Range / ReadOnlyTxn on a ReadView: from any thread, for serializable reads and for
+//    linearizable reads once the applied index has reached the read index. etcd serves Range and
+//    read-only Txn this way, never through raft.
+// Requests must have passed validate.h first (on the loop thread, before proposing); Apply*
+// still returns the errors etcd's applier returns (key not found for ignore_value/ignore_lease,
+// lease not found, compacted/future revisions).
+//
+// Response headers: Apply*/Range set `revision` exactly as etcd does; cluster_id, member_id and
+// raft_term belong to the server (FillHeader). Only the top-level header is filled that way: as
+// in etcd, headers inside a Txn's responses carry just their revision, nested TxnResponses an
+// empty header.
+//
+// Error contract: a non-OK Status from Apply* is either a client error from server/api/errors.h
+// (nothing was written; the batch remains usable) or, for storage failures (map full, I/O), a
+// Status that makes the whole WriteBatch unusable — the caller must abort the batch.
+// api::ToClientStatus() turns either into what the client sees.
+//
+// Thread safety: a KvApplier is immutable after construction; its methods may run on any thread
+// under the per-method rules above.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/result.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "mvcc/store.h"
+
+namespace etcdpp::apply {
+
+struct HeaderFields {
+  ClusterId cluster_id;
+  MemberId member_id;
+  Term raft_term;
+};
+
+// Sets cluster_id, member_id and raft_term (leaves revision) as etcd's header filler does.
+void FillHeader(const HeaderFields& h, etcdserverpb::ResponseHeader* header);
+
+struct ApplierHooks {
+  // Returns true iff the lease exists (the lessor's Lookup). Consulted for puts with a
+  // non-zero lease. Unset: no lease exists, as in a server where none was granted.
+  std::function<bool(LeaseId)> lease_exists;
+};
+
+class KvApplier {
+ public:
+  explicit KvApplier(ApplierHooks hooks = {}) : hooks_(std::move(hooks)) {}
+
+  // --- apply thread: one request on the batch -----------------------------------------------
+  Result<etcdserverpb::PutResponse> ApplyPut(mvcc::WriteBatch& batch,
+                                             const etcdserverpb::PutRequest& r,
+                                             std::vector<mvcc::Event>* events) const;
+  Result<etcdserverpb::DeleteRangeResponse> ApplyDeleteRange(
+      mvcc::WriteBatch& batch, const etcdserverpb::DeleteRangeRequest& r,
+      std::vector<mvcc::Event>* events) const;
+  Result<etcdserverpb::TxnResponse> ApplyTxn(mvcc::WriteBatch& batch,
+                                             const etcdserverpb::TxnRequest& r,
+                                             std::vector<mvcc::Event>* events) const;
+  // A Range that went through raft (etcd does this only for old clients; kept for
+  // completeness): reads the batch's current state.
+  Result<etcdserverpb::RangeResponse> ApplyRange(mvcc::WriteBatch& batch,
+                                                 const etcdserverpb::RangeRequest& r) const;
+  // Records the compaction (see mvcc::WriteBatch::Compact). With r.physical(), the caller
+  // answers only once store.finished_compact_rev() ≥ r.revision(), as etcd waits for the
+  // physical deletion.
+  Result<etcdserverpb::CompactionResponse> ApplyCompaction(
+      mvcc::WriteBatch& batch, const etcdserverpb::CompactionRequest& r) const;
+
+  // --- any thread: reads on a snapshot --------------------------------------------------------
+  Result<etcdserverpb::RangeResponse> Range(const mvcc::ReadView& view,
+                                            const etcdserverpb::RangeRequest& r) const;
+  // REQUIRES: IsTxnReadOnly(r) (validate.h).
+  Result<etcdserverpb::TxnResponse> ReadOnlyTxn(const mvcc::ReadView& view,
+                                                const etcdserverpb::TxnRequest& r) const;
+
+ private:
+  ApplierHooks hooks_;
+};
+
+}  // namespace etcdpp::apply
