@@ -105,10 +105,13 @@ void Raft::ResetRandomizedElectionTimeout() {
 }
 
 void Raft::LoadState(const HardState& hs) {
+  // A commit below the snapshot index is accepted (etcd panics): a crash between writing a
+  // received snapshot and the hard state that goes with it leaves exactly that, and the
+  // snapshot index is committed by definition. A commit beyond the log means lost entries.
   const uint64_t commit = hs.commit.value();
-  CHECK(commit >= raft_log_.committed() && commit <= raft_log_.LastIndex())
-      << id_ << " state.commit " << commit << " is out of range [" << raft_log_.committed() << ", "
-      << raft_log_.LastIndex() << "]";
+  CHECK(commit <= raft_log_.LastIndex())
+      << id_ << " state.commit " << commit << " is beyond the last index "
+      << raft_log_.LastIndex() << "; was the log truncated or lost?";
   raft_log_.CommitTo(commit);
   term_ = hs.term.value();
   vote_ = hs.vote;
@@ -320,8 +323,10 @@ void Raft::BecomeLeader() {
   Reset(term_);
   lead_ = id_;
   state_ = StateType::kLeader;
-  // The leader's own progress is always "replicating": it holds everything it appends.
-  prs_.progress.at(id_).BecomeReplicate();
+  // The leader's own progress is always "replicating": it holds everything it appends. (A
+  // leader outside its configuration has no progress of its own; see Promotable.)
+  auto self = prs_.progress.find(id_);
+  if (self != prs_.progress.end()) self->second.BecomeReplicate();
   // Conservatively assume the log tail may hold an unapplied configuration change.
   pending_conf_index_ = raft_log_.LastIndex();
   // The empty entry of the new term (thesis §3.6.2, §6.4): once it commits, everything before
@@ -478,6 +483,7 @@ Status Raft::StepLeader(Message& m) {
   switch (m.type) {
     case MessageType::kBeat:
       BcastHeartbeat();
+      MaybeHandOffLeadership();
       return Status::Ok();
     case MessageType::kCheckQuorum: {
       auto self = prs_.progress.find(id_);
@@ -514,7 +520,7 @@ Status Raft::StepLeader(Message& m) {
       return Status::Ok();
     }
     case MessageType::kReadIndex:
-      if (prs_.IsSingleton()) {
+      if (prs_.IsSingleton() && prs_.config.voters.incoming.contains(id_)) {
         // A single voter is always the leader of its term: its commit index is current.
         ResponseToReadIndexReq(m, raft_log_.committed());
         return Status::Ok();
@@ -576,6 +582,7 @@ Status Raft::StepLeader(Message& m) {
                                                  raft_log_.LastIndex()) {
             SendTimeoutNow(m.from);
           }
+          MaybeHandOffLeadership();
         }
       }
       return Status::Ok();
@@ -798,8 +805,17 @@ bool Raft::Restore(const Snapshot& s) {
 }
 
 bool Raft::Promotable() const {
+  if (raft_log_.HasPendingSnapshot()) return false;
   auto it = prs_.progress.find(id_);
-  return it != prs_.progress.end() && !it->second.is_learner && !raft_log_.HasPendingSnapshot();
+  if (it != prs_.progress.end()) return !it->second.is_learner;
+  // Not in its own latest configuration: removed, or the configuration it knows predates its
+  // addition. Deviation from etcd (which never lets it campaign), following thesis §4.2.2: such
+  // a server may hold entries the remaining voters need, and they cannot elect anyone whose
+  // log is behind it, so it may campaign. It wins only with a quorum of that configuration
+  // (its own vote does not count), which keeps elections safe, and as leader it hands over
+  // at once (MaybeHandOffLeadership). Pre-vote and check-quorum keep it from disrupting a
+  // working leader.
+  return !prs_.config.voters.incoming.empty();
 }
 
 Result<ConfState> Raft::ApplyConfChange(const ConfChangeV2& cc) {
@@ -822,9 +838,10 @@ ConfState Raft::SwitchToConfig(TrackerConfig cfg, ProgressMap prs) {
   const bool present = self != prs_.progress.end();
   is_learner_ = present && self->second.is_learner;
   if ((!present || is_learner_) && state_ == StateType::kLeader) {
-    // Deviation from etcd (which keeps leading): a leader removed or demoted by the change
-    // steps down, so the remaining voters elect a leader that can take proposals.
-    BecomeFollower(term_, kNoNode);
+    // A leader removed or demoted by the change keeps replicating (it may hold the only copy
+    // of entries the new configuration needs, and the others may not yet know the change is
+    // committed), then hands leadership over; see MaybeHandOffLeadership.
+    MaybeHandOffLeadership();
     return cs;
   }
   if (state_ != StateType::kLeader || cs.voters.empty()) return cs;
@@ -840,6 +857,25 @@ ConfState Raft::SwitchToConfig(TrackerConfig cfg, ProgressMap prs) {
     AbortLeaderTransfer();
   }
   return cs;
+}
+
+void Raft::MaybeHandOffLeadership() {
+  if (state_ != StateType::kLeader) return;
+  auto self = prs_.progress.find(id_);
+  if (self != prs_.progress.end() && !self->second.is_learner) return;  // still a voter
+  // Deviation from etcd, which keeps such a leader in place until the application stops it:
+  // once a voter of the new configuration holds our whole log, ask it to campaign at once
+  // (thesis §3.10) and step down. Stepping down earlier could deadlock: the remaining voters
+  // might need our log, and we cannot campaign. If the TimeoutNow is lost, the up-to-date
+  // voter still wins an ordinary election after its timeout.
+  const uint64_t last = raft_log_.LastIndex();
+  for (NodeId id : prs_.config.voters.incoming.ids()) {
+    auto it = prs_.progress.find(id);
+    if (it == prs_.progress.end() || it->second.match != last) continue;
+    SendTimeoutNow(id);
+    BecomeFollower(term_, kNoNode);
+    return;
+  }
 }
 
 void Raft::SendTimeoutNow(NodeId to) {

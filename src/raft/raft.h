@@ -162,6 +162,8 @@ class Raft {
   bool PastElectionTimeout() const { return election_elapsed_ >= randomized_election_timeout_; }
   void ResetRandomizedElectionTimeout();
   void SendTimeoutNow(NodeId to);
+  // A leader that is no longer a voter hands leadership to an up-to-date voter and steps down.
+  void MaybeHandOffLeadership();
   void AbortLeaderTransfer() { lead_transferee_ = kNoNode; }
   bool CommittedEntryInCurrentTerm() const;
   bool IncreaseUncommittedSize(const std::vector<Entry>& es);

@@ -545,7 +545,8 @@ TEST(NodeTest, JointConsensusAutoLeave) {
   EXPECT_EQ(c.applied(3), (std::vector<std::string>{"after"}));
 }
 
-// Removing the leader: it steps down and the rest elect a new one (our deviation from etcd).
+// Removing the leader: once a remaining voter has its log it hands over with TimeoutNow and
+// steps down (our deviation from etcd, which keeps leading until the application stops it).
 TEST(NodeTest, RemovedLeaderStepsDown) {
   NodeCluster c({1, 2, 3});
   ASSERT_TRUE(c.node(1).Campaign().ok());
