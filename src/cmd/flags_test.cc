@@ -5,9 +5,11 @@
 #include "cmd/flags.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -417,6 +419,98 @@ TEST(FlagsTest, DocsListEveryFlagWithItsSupport) {
       EXPECT_NE(r.find("`" + FlagToEnv(f.name) + "`"), std::string::npos) << r;
     }
   }
+}
+
+// Differential check against the real etcd 3.4 binary: for each bad command line, etcd and
+// etcdpp must fail with the same line (modulo the program name) and the same exit code. Every
+// case fails during flag handling, before etcd opens a data dir or a port; `timeout` and a
+// scratch working directory guard against a case that would not.
+struct EtcdRun {
+  int exit_code = -1;
+  std::string error_line;
+};
+
+EtcdRun RunRealEtcd(const std::vector<std::string>& args, const Env& env,
+                    const std::string& work_dir) {
+  std::string cmd = "cd '" + work_dir + "' && env -i PATH=/usr/bin:/bin";
+  for (const auto& [k, v] : env) cmd += " '" + k + "=" + v + "'";
+  cmd += " timeout 10 /usr/bin/etcd";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1 >/dev/null";
+  EtcdRun run;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return run;
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("[WARNING]", 0) == 0 || line.find(" I | ") != std::string::npos ||
+        line.find(" W | ") != std::string::npos) {
+      continue;
+    }
+    // capnslog lines: "<date> <time> E | etcdmain: <message>".
+    for (const char* tag : {"| etcdmain: ", "| pkg/flags: "}) {
+      size_t pos = line.find(tag);
+      if (pos != std::string::npos) line = line.substr(pos + std::string(tag).size());
+    }
+    size_t see = line.find("See 'etcd --help'.");
+    if (see != std::string::npos) line.replace(see, 18, "See 'etcdpp --help'.");
+    run.error_line = line;
+    break;
+  }
+  return run;
+}
+
+TEST(FlagsTest, ErrorsMatchRealEtcd) {
+  ASSERT_EQ(access("/usr/bin/etcd", X_OK), 0) << "install etcd-server (scripts/install-deps.sh)";
+  char tmpl[] = "/tmp/etcdpp-flags-diff-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string work = tmpl;
+  struct Case {
+    std::vector<std::string> args;
+    Env env;
+  };
+  const std::vector<Case> cases = {
+      {{"--bogus"}, {}},
+      {{"-bogus=1"}, {}},
+      {{"--snapshot-count=abc"}, {}},
+      {{"--initial-cluster-state=bogus"}, {}},
+      {{"--client-cert-auth=maybe"}, {}},
+      {{"--max-concurrent-streams=-1"}, {}},
+      {{"--listen-client-urls=foo", "--advertise-client-urls=foo"}, {}},
+      {{"--wal-dir"}, {}},
+      {{"extra"}, {}},
+      {{"--client-cert-auth", "false"}, {}},
+      {{"--heartbeat-interval=100", "--election-timeout=200"}, {}},
+      {{"--heartbeat-interval=0"}, {}},
+      {{"--election-timeout=60000"}, {}},
+      {{"--listen-client-urls=http://localhost:2379"}, {}},
+      {{"--listen-client-urls=http://example.com:2379",
+        "--advertise-client-urls=http://example.com:2379"},
+       {}},
+      {{"--logger=bogus"}, {}},
+      {{"--auto-compaction-mode=bogus"}, {}},
+      {{"--discovery=https://d.example/x", "--initial-cluster=a=http://127.0.0.1:1"}, {}},
+      {{"--name=y"}, {{"ETCD_NAME", "x"}}},
+      {{}, {{"ETCD_SNAPSHOT_COUNT", "abc"}}},
+  };
+  for (const Case& c : cases) {
+    std::string label;
+    for (const auto& [k, v] : c.env) label += k + "=" + v + " ";
+    for (const auto& a : c.args) label += a + " ";
+    EtcdRun etcd = RunRealEtcd(c.args, c.env, work);
+    auto ours = Parse(c.args, c.env);
+    ASSERT_FALSE(ours.ok()) << label;
+    EXPECT_EQ(ours.status().message(), etcd.error_line) << label;
+    EXPECT_EQ(ExitCodeForParseError(ours.status()), etcd.exit_code) << label;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(work, ec);
 }
 
 // No input may make the parser throw or crash: random mixes of real flag names, values and
