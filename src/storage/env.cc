@@ -31,7 +31,8 @@ Result<std::unique_ptr<Env>> Env::Open(const EnvOptions& options) {
   if ((rc = mdb_env_set_maxreaders(env, options.max_readers)) != MDB_SUCCESS) {
     return fail(rc, "mdb_env_set_maxreaders");
   }
-  unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC;
+  unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
+  flags |= options.commit_sync == CommitSync::kNone ? MDB_NOSYNC : MDB_NOMETASYNC;
   if (options.read_only) flags |= MDB_RDONLY;
   if (options.no_readahead) flags |= MDB_NORDAHEAD;
   if ((rc = mdb_env_open(env, options.path.c_str(), flags, 0600)) != MDB_SUCCESS) {

@@ -46,6 +46,16 @@ inline constexpr unsigned kDefaultMaxDbs = 32;
 // a read beyond the limit fails with kResourceExhausted rather than blocking.
 inline constexpr unsigned kDefaultMaxReaders = 1024;
 
+enum class CommitSync {
+  // MDB_NOMETASYNC: each commit fdatasyncs the data pages, not the meta page. Crash-safe (see
+  // the file comment). The default and the only mode for real data dirs.
+  kDataOnly,
+  // MDB_NOSYNC: commits do not sync at all; a system crash can corrupt the file (LMDB may find
+  // a meta page whose data pages never reached the disk). Only for tests and benchmarks that
+  // want to measure the code rather than the disk, and for throwaway copies.
+  kNone,
+};
+
 struct EnvOptions {
   // The data file; created (with its parent directory expected to exist) unless read_only.
   std::string path;
@@ -57,6 +67,7 @@ struct EnvOptions {
   bool read_only = false;
   // MDB_NORDAHEAD: random point reads on a large database should not pull in neighbouring pages.
   bool no_readahead = true;
+  CommitSync commit_sync = CommitSync::kDataOnly;
 };
 
 struct EnvStats {
