@@ -6,6 +6,7 @@
 
 #include "mvcc/errors.h"
 #include "mvcc/store_test_util.h"
+#include "storage/errors.h"
 
 namespace etcdpp::mvcc {
 namespace {
@@ -274,6 +275,29 @@ TEST(StoreTest, LongKeysAreRejectedOnPutAndHarmlessInReads) {
   EXPECT_EQ(Keys(*ts.Range(too_long, "z")), (std::vector<std::string>{"l"}));
   EXPECT_EQ(Keys(*ts.Range(too_long, "z", {.rev = 2})).size(), 0u);
   EXPECT_EQ(ts.Range(longest, std::string(1, '\0'))->count, 2);
+}
+
+TEST(StoreTest, MapFullFailsTheBatchAndLeavesTheStoreUsable) {
+  TempStore ts(/*map_size=*/1 << 20);
+  ts.Put("before", "1");
+  auto b = ts.store().Write();
+  ASSERT_TRUE(b.ok());
+  Status failed;
+  std::string value(8000, 'x');
+  for (int i = 0; i < 1000 && failed.ok(); ++i) {
+    TxnWrite t = b->BeginTxn();
+    failed = t.Put("k" + std::to_string(i), value, LeaseId(0)).status();
+    t.End();
+  }
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(storage::IsMapFull(failed)) << failed.ToString();
+  b->Abort();
+  // Nothing of the failed batch is visible; the store still reads and writes.
+  EXPECT_EQ(ts.store().current_rev(), 2);
+  EXPECT_EQ(ts.Range("k0")->count, 0);
+  EXPECT_EQ(ts.Put("after", "1"), 3);
+  ts.Reopen();
+  EXPECT_EQ(ts.Range("after")->kvs[0].mod_revision, 3);
 }
 
 TEST(StoreTest, ReadersKeepTheirSnapshotWhileTheWriterGoesOn) {

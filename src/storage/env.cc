@@ -38,6 +38,12 @@ Result<std::unique_ptr<Env>> Env::Open(const EnvOptions& options) {
   if ((rc = mdb_env_open(env, options.path.c_str(), flags, 0600)) != MDB_SUCCESS) {
     return fail(rc, "mdb_env_open");
   }
+  // A process that died holding a read transaction leaves its reader slot behind, which pins
+  // old pages (the file grows) until cleared. Clear them now; the count is not interesting.
+  int dead_readers = 0;
+  if ((rc = mdb_reader_check(env, &dead_readers)) != MDB_SUCCESS) {
+    return fail(rc, "mdb_reader_check");
+  }
   return std::unique_ptr<Env>(new Env(env, options));
 }
 
