@@ -147,7 +147,7 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
     return nullptr;  // plain HTTP
   }
   auto state = std::make_shared<CallState>();
-  state->writer = std::move(writer);
+  state->writer = writer;
   CallContext& ctx = state->context;
   ctx.path_ = head.path;
   ctx.peer_ = conn.peer;
@@ -189,7 +189,7 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
     }
     ctx.metadata_.push_back(h);
   }
-  auto* loop = net::EventLoop::Current();
+  net::EventLoop* loop = writer.loop();
   const UnaryHandler* unary = nullptr;
   const StreamHandlerFactory* stream = nullptr;
   if (reject.ok()) {

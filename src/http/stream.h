@@ -76,6 +76,8 @@ class StreamWriter {
   void Reset(uint32_t error_code) const;
 
   size_t pending_bytes() const { return shared_ ? shared_->pending_bytes.load() : 0; }
+  // The loop that owns the stream (for timers of the layer above; loop thread only).
+  net::EventLoop* loop() const { return shared_ ? shared_->loop.get() : nullptr; }
   bool closed() const { return !shared_ || shared_->closed.load(); }
 
  private:

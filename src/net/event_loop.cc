@@ -196,6 +196,17 @@ void EventLoop::RunDeferred() {
   }
 }
 
+void EventLoop::RunPendingForTesting() {
+  CHECK(!thread_.joinable()) << "RunPendingForTesting on a started loop";
+  for (int round = 0; round < 64; ++round) {
+    RunPosted();
+    RunTimers();
+    RunDeferred();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (posted_.empty() && deferred_.empty()) break;
+  }
+}
+
 void EventLoop::Run() {
   epoll_event events[kMaxEventsPerWait];
   while (!stop_requested_.load()) {

@@ -78,6 +78,11 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
 
   const std::string& name() const { return name_; }
 
+  // For fuzzers and single-threaded tests of a loop that was never started: runs posted tasks,
+  // due timers and deferred callbacks on the calling thread until none are left (bounded).
+  // REQUIRES: Start() was not called.
+  void RunPendingForTesting();
+
  private:
   EventLoop(std::string name, int epoll_fd, int wake_fd);
   void Run();
