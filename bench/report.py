@@ -168,10 +168,6 @@ def table(res, transport, metrics, cases, out):
                 desc if first else "", title, fmt_stat(e, fmt), fmt_stat(p, fmt),
                 ratio_text(e, p), ttext, status))
             first = False
-    fails = [(k, n) for k, n in sorted(res.failed.items()) if k[1] == transport]
-    if fails:
-        out.append("")
-        out.append("Failed runs: " + ", ".join("%s %s ×%d" % (k[0], k[2], n) for k, n in fails))
 
 
 def memory_section(res, out):
@@ -397,6 +393,16 @@ def build(res, meta, made, img_rel):
     out.append("")
     memory_section(res, out)
     out.append("")
+    if res.failed:
+        out.append("## Failed runs")
+        out.append("")
+        out.append("Cases that failed (server did not start, died, or more than 1% of requests "
+                   "failed); they are left out of the medians above. Server logs: "
+                   "`build/bench/run/<server>.server.log`, client log: `build/bench/run/log.txt`.")
+        out.append("")
+        for (srv, t, case), n in sorted(res.failed.items()):
+            out.append("- %s, %s, %s: %d run(s)" % (srv, t, case, n))
+        out.append("")
     if made:
         out.append("## Charts")
         out.append("")

@@ -10,7 +10,10 @@
 # docs/bench-results.md and the charts in docs/img/.
 #
 # Usage: bench/run.sh [--quick] [--reps N] [--only etcd|etcdpp] [--no-report] [--docs DIR]
+#                     [--perf]
 #   --docs DIR writes bench-results.md, img/ and the summary in DIR/benchmarks.md (default docs)
+#   --perf     records a `perf record -g` profile of the server during every request case and
+#              writes the top of `perf report` to build/bench/run/perf/ (perturbs the figures)
 # Env:   ETCD_BIN (default /usr/bin/etcd), ETCDPP_BIN (default build/release/src/cmd/etcdpp)
 set -euo pipefail
 
@@ -23,6 +26,7 @@ reps=""
 only=""
 report=1
 docs=docs
+perf=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
@@ -30,7 +34,8 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift ;;
     --no-report) report=0 ;;
     --docs) docs=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --perf) perf=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +70,9 @@ WATCH="--conns 10 --streams 100 --watchers-per-stream 100 --put-total $WATCH_PUT
 LOAD="--conns 8 --clients 16 --txn-ops 128 --key-size 16 --prefix k/"
 # Bounds so a wedged server cannot stall the run: per loadgen command and per server start/stop.
 CASE_TIMEOUT=120s
+# Per request: far above any latency seen from etcd on a loaded 2-core machine (p99.9 ~6 s at
+# 1000 clients), short enough that a dead server aborts a case within about this long.
+REQUEST_TIMEOUT=20s
 START_TIMEOUT=60s
 STOP_WAIT_STEPS=200 # x 50 ms
 
@@ -124,6 +132,9 @@ SRV_NAME=""
 SRV_TRANSPORT=""
 SRV_CP=""
 SRV_PP=""
+# Set when a case failed and the server then did not answer: the rest of its session is skipped
+# instead of waiting out every remaining case's timeout.
+SESSION_BROKEN=0
 
 stop_server() {
   [ -n "$SRV_PID" ] || return 0
@@ -139,7 +150,7 @@ stop_server() {
   wait "$SRV_PID" 2>/dev/null || true
   SRV_PID=""
 }
-trap 'stop_server' EXIT
+trap 'perf_stop; stop_server' EXIT
 trap 'exit 130' INT TERM
 
 tls_client_flags() {
@@ -152,7 +163,8 @@ lg() {
   local tls=""
   [ "$SRV_TRANSPORT" = tls ] && tls=$(tls_client_flags)
   # shellcheck disable=SC2086
-  "$LG" "$@" --endpoints "$SRV_EP" $tls --timeout "$CASE_TIMEOUT" 2>>"$log"
+  "$LG" "$@" --endpoints "$SRV_EP" $tls --timeout "$CASE_TIMEOUT" \
+    --request-timeout "$REQUEST_TIMEOUT" 2>>"$log"
 }
 
 # start_server <name> <transport> <datadir> <fresh|restart> <rep>: starts it, waits until a
@@ -195,12 +207,17 @@ start_server() {
     stop_server
     return 1
   fi
+  SESSION_BROKEN=0
   record "$name" "$transport" "coldstart-$label" "$rep" "$out"
 }
 
 # mem_record <case> <rep>: RSS and anonymous memory of the running server, from /proc.
 mem_record() {
   local rss anon
+  if [ "$SESSION_BROKEN" = 1 ] || ! kill -0 "$SRV_PID" 2>/dev/null; then
+    record "$SRV_NAME" "$SRV_TRANSPORT" "$1" "$2" '{"failed":true}'
+    return 0
+  fi
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$SRV_PID/status")
   anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$SRV_PID/status")
   record "$SRV_NAME" "$SRV_TRANSPORT" "$1" "$2" "{\"rss_kib\":$rss,\"anon_kib\":$anon}"
@@ -208,21 +225,55 @@ mem_record() {
 
 disk_record() { # <case> <rep>
   local bytes
+  [ -d "$SRV_DIR" ] || return 0
   bytes=$(du -sb "$SRV_DIR" | cut -f1)
   record "$SRV_NAME" "$SRV_TRANSPORT" "$1" "$2" "{\"bytes\":$bytes}"
+}
+
+# perf_start <case> / perf_stop: optional profile of the server during one case (--perf).
+PERF_PID=""
+PERF_OUT=""
+perf_start() {
+  [ $perf = 1 ] || return 0
+  mkdir -p "$work/perf"
+  PERF_OUT=$work/perf/$SRV_NAME-$SRV_TRANSPORT-$1
+  perf record -F 499 -g -p "$SRV_PID" -o "$PERF_OUT.data" >/dev/null 2>&1 &
+  PERF_PID=$!
+}
+perf_stop() {
+  [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_PID=""
+  # A flat profile (self time per symbol) is what the "why was a target missed" notes quote.
+  perf report -i "$PERF_OUT.data" --stdio --no-children -g none --percent-limit 0.5 \
+    2>/dev/null | head -200 >"$PERF_OUT.txt" || true
 }
 
 # run_case <case> <rep> <loadgen args...>: one measured case; a failure is recorded, not fatal.
 run_case() {
   local case=$1 rep=$2; shift 2
   progress "$SRV_NAME $SRV_TRANSPORT $case (rep $rep)"
+  if [ "$SESSION_BROKEN" = 1 ]; then
+    record "$SRV_NAME" "$SRV_TRANSPORT" "$case" "$rep" '{"failed":true}'
+    echo "         skipped: $SRV_NAME is down or unhealthy" >&2
+    return 0
+  fi
   local out
+  perf_start "$case"
   if out=$(lg "$@" --pid "$SRV_PID"); then
+    perf_stop
     record "$SRV_NAME" "$SRV_TRANSPORT" "$case" "$rep" "$out"
     tail -1 "$log" | cut -c1-150 | sed 's/^/         /' >&2
   else
+    perf_stop
     record "$SRV_NAME" "$SRV_TRANSPORT" "$case" "$rep" '{"failed":true}'
     echo "         FAILED (see $log)" >&2
+    if ! kill -0 "$SRV_PID" 2>/dev/null || ! lg wait-healthy --timeout 5s >/dev/null; then
+      SESSION_BROKEN=1
+      echo "         $SRV_NAME is down or unhealthy; skipping the rest of this session" >&2
+      tail -3 "$work/$SRV_NAME.server.log" | sed 's/^/         | /' >&2
+    fi
   fi
 }
 
@@ -247,6 +298,7 @@ throughput_session() { # <server> <transport> <rep>
   run_case watch-10k "$rep" watch-latency $WATCH
   run_case lease-keepalive-1000 "$rep" lease-keepalive $BIG --total $N_LEASE
   stop_server
+  rm -rf "$work/data-$s-$t"
 }
 
 # Memory, full read, defrag, data-dir size and cold start; TLS only (the set-up the targets are
@@ -338,6 +390,12 @@ el=$(( $(date +%s) - t_start ))
 echo "run.sh: measured in $((el / 60))m$((el % 60))s; raw results in $results" >&2
 
 if [ $report = 1 ]; then
+  # The raw results are kept beside the report so it can be regenerated or re-analysed:
+  #   bench/report.py --work bench/results --out ... --img ...
+  raw=$root/bench/results
+  [ "$docs" = docs ] || raw=$docs/raw
+  mkdir -p "$raw"
+  cp "$results" "$work"/meta-start.json "$work"/meta-end.json "$raw"/
   mkdir -p "$docs"
   "$PY" bench/report.py --work "$work" --out "$docs/bench-results.md" --img "$docs/img" \
     --summary "$docs/benchmarks.md"

@@ -22,6 +22,19 @@ import (
 // maxErrorsShown bounds how many individual request errors are printed per command.
 const maxErrorsShown = 3
 
+// abortErrors is the error count after which a run stops issuing requests: beyond 1% failed the
+// figures are void anyway (main then exits non-zero), and a dead server must not keep a
+// thousand clients waiting out their request timeouts one request after another.
+func abortErrors(total int) int64 {
+	if n := total/100 + 10; n < maxAbortErrors {
+		return int64(n)
+	}
+	return maxAbortErrors
+}
+
+// maxAbortErrors caps abortErrors for very large runs.
+const maxAbortErrors = 200
+
 func (o *options) tlsConfig() (*tls.Config, error) {
 	if o.cacert == "" && o.cert == "" && o.key == "" {
 		return nil, nil
@@ -106,6 +119,7 @@ func runClosed(o *options, total int, factory workerFactory) (*result, error) {
 	errCounts := make([]int, o.clients)
 	var next int64 = -1
 	var shown int32
+	var failed int64
 	pw, err := startProcWatch(o.pid)
 	if err != nil {
 		return nil, err
@@ -119,7 +133,7 @@ func runClosed(o *options, total int, factory workerFactory) (*result, error) {
 			lat := make([]time.Duration, 0, total/o.clients+1)
 			for {
 				i := int(atomic.AddInt64(&next, 1))
-				if i >= total {
+				if i >= total || atomic.LoadInt64(&failed) >= abortErrors(total) {
 					break
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
@@ -129,6 +143,7 @@ func runClosed(o *options, total int, factory workerFactory) (*result, error) {
 				cancel()
 				if err != nil {
 					errCounts[j]++
+					atomic.AddInt64(&failed, 1)
 					if atomic.AddInt32(&shown, 1) <= maxErrorsShown {
 						fmt.Fprintf(os.Stderr, "request error: %v\n", err)
 					}
@@ -149,6 +164,9 @@ func runClosed(o *options, total int, factory workerFactory) (*result, error) {
 	}
 	pw.finish(res, len(all))
 	res.fill(all, errs, elapsed)
+	if int64(errs) >= abortErrors(total) {
+		return res, fmt.Errorf("aborted after %d failed requests (%d succeeded)", errs, len(all))
+	}
 	return res, nil
 }
 
