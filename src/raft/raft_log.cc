@@ -145,6 +145,8 @@ Result<std::vector<Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi,
   ETCDPP_RETURN_IF_ERROR(MustCheckOutOfBounds(lo, hi));
   std::vector<Entry> out;
   if (lo == hi) return out;
+  // Reserve for the common case; the byte limit may stop the slice earlier.
+  constexpr uint64_t kMaxReserveEntries = 4096;
   const uint64_t uoff = unstable_.offset();
   if (lo < uoff) {
     auto stored = storage_->Entries(LogIndex(lo), LogIndex(std::min(hi, uoff)), max_size_bytes);
@@ -160,6 +162,7 @@ Result<std::vector<Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi,
   uint64_t size = 0;
   for (const Entry& e : out) size += EntrySizeBytes(e);
   if (hi > uoff) {
+    out.reserve(out.size() + std::min<uint64_t>(hi - std::max(lo, uoff), kMaxReserveEntries));
     const uint64_t from = std::max(lo, uoff);
     const auto& ue = unstable_.entries();
     for (uint64_t i = from; i < hi; ++i) {

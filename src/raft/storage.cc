@@ -4,6 +4,9 @@
 
 namespace etcdpp::raft {
 
+// Upper bound of entries reserved up front for a slice (the byte limit may stop it earlier).
+constexpr uint64_t kMaxReserveEntries = 4096;
+
 bool IsCompacted(const Status& s) { return s.code() == Code::kOutOfRange; }
 bool IsUnavailable(const Status& s) { return s.code() == Code::kNotFound; }
 
@@ -25,6 +28,7 @@ Result<std::vector<Entry>> MemoryStorage::Entries(LogIndex lo, LogIndex hi,
     return NotFound("raft: requested entries beyond last index");
   }
   std::vector<Entry> out;
+  out.reserve(std::min<uint64_t>(hi.value() - lo.value(), kMaxReserveEntries));
   uint64_t size = 0;
   for (uint64_t i = lo.value(); i < hi.value(); ++i) {
     const Entry& e = ents_[i - off];
@@ -85,6 +89,11 @@ Status MemoryStorage::Compact(LogIndex compact_index) {
 }
 
 Status MemoryStorage::Append(const std::vector<Entry>& entries) {
+  std::vector<Entry> copy = entries;
+  return Append(std::move(copy));
+}
+
+Status MemoryStorage::Append(std::vector<Entry>&& entries) {
   if (entries.empty()) return Status::Ok();
   const uint64_t first = FirstIndex().value();
   const uint64_t last = entries.back().index.value();
@@ -94,7 +103,8 @@ Status MemoryStorage::Append(const std::vector<Entry>& entries) {
   const uint64_t start = entries[skip].index.value();
   CHECK_LE(start, LastIndex().value() + 1) << "gap in MemoryStorage::Append at " << start;
   ents_.resize(start - offset());
-  ents_.insert(ents_.end(), entries.begin() + static_cast<std::ptrdiff_t>(skip), entries.end());
+  ents_.insert(ents_.end(), std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(skip)),
+               std::make_move_iterator(entries.end()));
   return Status::Ok();
 }
 

@@ -272,7 +272,10 @@ SimNode* Sim::Leader() {
 void Sim::AfterEvent(SimNode& n) {
   if (!n.node) return;
   auto st = n.node->GetBasicStatus();
-  if (st.soft_state.role == StateType::kLeader) {
+  // Leadership counts once the term it was won in is durable: a single voter elects itself in
+  // memory, and a crash before that Ready is written erases the election (nothing was sent or
+  // applied), after which another node may legitimately win the same term.
+  if (st.soft_state.role == StateType::kLeader && n.disk.hard_state().term == st.hard_state.term) {
     checker_.OnLeader(n.id, st.hard_state.term.value(), now_);
   }
   if (n.inflight || !n.node->HasReady()) return;
