@@ -10,6 +10,9 @@
 //   keyrev  user key  →  set of KeyRevEntry, 17 bytes each (MDB_DUPSORT|MDB_DUPFIXED), sorted by
 //           revision: every revision of the key still in history, tombstones marked.
 //   meta    name  →  8-byte big-endian numbers (see kMeta* below).
+//   lease_keys  lease id, 8 bytes big-endian  →  set of user keys (MDB_DUPSORT): the live keys
+//           attached to each lease, so revoking a lease (and rebuilding the lessor at start-up)
+//           never scans the key space.
 //
 // Worked example. put a=1 (rev 2), put b=1 (rev 3), put a=2 (rev 4), delete a (rev 5):
 //   rev:    (2,0)→{a,1,c2,m2,v1}  (3,0)→{b,1,c3,m3,v1}  (4,0)→{a,2,c2,m4,v2}  (5,0)→{a,m5}
@@ -50,6 +53,7 @@ inline constexpr std::string_view kRevDbName = "rev";
 inline constexpr std::string_view kKeyDbName = "key";
 inline constexpr std::string_view kKeyRevDbName = "keyrev";
 inline constexpr std::string_view kMetaDbName = "meta";
+inline constexpr std::string_view kLeaseKeysDbName = "lease_keys";
 
 // The longest user key the store accepts (LMDB's key limit).
 inline constexpr size_t kMaxUserKeyBytes = storage::kMaxKeyBytes;

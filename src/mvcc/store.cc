@@ -34,6 +34,18 @@ struct Dbs {
 
 Status Corrupt(std::string what) { return DataLoss("mvcc: inconsistent store: " + what); }
 
+Result<std::vector<std::string>> LeaseKeys(const storage::Txn& txn, Dbi lease_keys,
+                                           LeaseId lease) {
+  std::vector<std::string> keys;
+  ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(lease_keys));
+  ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekExact(EncodeInt64(lease.value())));
+  while (found) {
+    keys.emplace_back(c.value());
+    ETCDPP_ASSIGN_OR_RETURN(found, c.NextDup());
+  }
+  return keys;
+}
+
 // Positions `c` on the first key ≥ `key`. Keys longer than LMDB's limit cannot be passed to a
 // seek; no stored key is that long, so seeking to the truncated prefix and skipping the
 // (few) keys below `key` gives the same position.
@@ -205,6 +217,8 @@ Result<std::unique_ptr<Store>> Store::Open(storage::Env* env) {
   ETCDPP_ASSIGN_OR_RETURN(s->keyrev_db_,
                           env->OpenDbi(kKeyRevDbName, storage::DbiKind::kDupFixed));
   ETCDPP_ASSIGN_OR_RETURN(s->meta_db_, env->OpenDbi(kMetaDbName, storage::DbiKind::kPlain));
+  ETCDPP_ASSIGN_OR_RETURN(s->lease_keys_db_,
+                          env->OpenDbi(kLeaseKeysDbName, storage::DbiKind::kDupSort));
 
   ETCDPP_ASSIGN_OR_RETURN(storage::ReadTxn r, env->BeginRead());
   ETCDPP_ASSIGN_OR_RETURN(int64_t schema, ReadMeta(r, s->meta_db_, kMetaSchemaVersion, 0));
@@ -310,6 +324,10 @@ Result<int64_t> ReadView::History(int64_t from_rev, int64_t to_rev, size_t max_e
 
 Result<uint64_t> ReadView::HistorySize() const { return txn_.Count(store_->rev_db_); }
 
+Result<std::vector<std::string>> ReadView::KeysWithLease(LeaseId lease) const {
+  return LeaseKeys(txn_, store_->lease_keys_db_, lease);
+}
+
 // ---------------------------------------------------------------------------------------------
 // TxnWrite
 
@@ -321,6 +339,10 @@ Result<RangeResult> TxnWrite::Range(std::string_view key, std::string_view end,
   int64_t cur = begin_rev_ + (events_.empty() ? 0 : 1);
   return RangeAt(batch_->txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, cur,
                  batch_->compact_rev_, key, end, opts);
+}
+
+Result<std::vector<std::string>> TxnWrite::KeysWithLease(LeaseId lease) const {
+  return LeaseKeys(batch_->txn_, batch_->store_->lease_keys_db_, lease);
 }
 
 Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, LeaseId lease) {
@@ -359,6 +381,15 @@ Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, Leas
   ETCDPP_RETURN_IF_ERROR(txn.Put(
       s.key_db_, key, EncodeKeyState({kv.create_revision, rev, kv.version, kv.lease})));
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, false})));
+  if (ev.prev_lease.value() != kv.lease) {
+    if (ev.prev_lease.value() != 0) {
+      ETCDPP_RETURN_IF_ERROR(
+          txn.DeleteDup(s.lease_keys_db_, EncodeInt64(ev.prev_lease.value()), key).status());
+    }
+    if (kv.lease != 0) {
+      ETCDPP_RETURN_IF_ERROR(txn.Put(s.lease_keys_db_, EncodeInt64(kv.lease), key));
+    }
+  }
   events_.push_back(std::move(ev));
   return rev.main;
 }
@@ -413,6 +444,10 @@ Status TxnWrite::DeleteKey(const std::string& key, const KeyState& state) {
   ETCDPP_ASSIGN_OR_RETURN(bool existed, txn.Delete(s.key_db_, key));
   CHECK(existed) << "deleting a key that is not live: " << key;
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, true})));
+  if (state.lease != 0) {
+    ETCDPP_RETURN_IF_ERROR(
+        txn.DeleteDup(s.lease_keys_db_, EncodeInt64(state.lease), key).status());
+  }
   events_.push_back(std::move(ev));
   return Status::Ok();
 }

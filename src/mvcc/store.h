@@ -110,6 +110,9 @@ class ReadView {
   Result<int64_t> History(int64_t from_rev, int64_t to_rev, size_t max_events,
                           const std::function<bool(const Event&)>& fn) const;
 
+  // The live keys attached to `lease`, in key order (the lessor's revoke list).
+  Result<std::vector<std::string>> KeysWithLease(LeaseId lease) const;
+
   // Number of entries in the history (`rev`), for metrics and compaction tests. O(1).
   Result<uint64_t> HistorySize() const;
 
@@ -143,6 +146,9 @@ class TxnWrite {
   // read revision is rev()+1 once something changed).
   Result<RangeResult> Range(std::string_view key, std::string_view end,
                             const RangeOptions& opts) const;
+  // The live keys attached to `lease`, including this transaction's own changes.
+  Result<std::vector<std::string>> KeysWithLease(LeaseId lease) const;
+
   // Returns the revision of the put (rev()+1). ErrKeyTooLong for keys over kMaxUserKeyBytes.
   // REQUIRES: !key.empty().
   Result<int64_t> Put(std::string_view key, std::string_view value, LeaseId lease);
@@ -253,7 +259,7 @@ class Store {
   Store(storage::Env* env) : env_(env) {}
 
   storage::Env* env_;
-  storage::Dbi rev_db_, key_db_, keyrev_db_, meta_db_;
+  storage::Dbi rev_db_, key_db_, keyrev_db_, meta_db_, lease_keys_db_;
   std::atomic<int64_t> current_rev_{kInitialRevision};
   std::atomic<int64_t> compact_rev_{kNeverCompacted};
   std::atomic<int64_t> finished_compact_rev_{kNeverCompacted};

@@ -176,6 +176,17 @@ void CheckAgainstModel(testing::TempStore& ts, const Model& m) {
   }
   RC_ASSERT(IsFutureRev(view->Range("a", {}, {.rev = m.rev() + 1}).status()));
 
+  // The lease index lists exactly the live keys attached to each lease.
+  for (int64_t lease = 1; lease <= 2; ++lease) {
+    std::vector<std::string> want;
+    for (const auto& [k, kv] : m.At(m.rev())) {
+      if (kv.lease == lease) want.push_back(k);
+    }
+    auto got = view->KeysWithLease(LeaseId(lease));
+    RC_ASSERT(got.ok());
+    RC_ASSERT(*got == want);
+  }
+
   // History strictly after the compaction revision is untouched.
   int64_t from = std::max<int64_t>(compact + 1, 1);
   std::vector<KeyValue> history;

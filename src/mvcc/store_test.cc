@@ -259,6 +259,28 @@ TEST(StoreTest, EventsCarryPrevKvWhenAskedAndPrevLeaseAlways) {
   ASSERT_TRUE(b->Commit().ok());
 }
 
+TEST(StoreTest, LeaseIndexFollowsPutsAndDeletes) {
+  TempStore ts;
+  ts.Put("a", "1", 5);
+  ts.Put("b", "1", 5);
+  ts.Put("c", "1", 6);
+  ts.Put("b", "2", 6);  // moves b from lease 5 to 6
+  ts.Delete("c");
+  auto v = ts.store().Read();
+  EXPECT_EQ(*v->KeysWithLease(LeaseId(5)), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(*v->KeysWithLease(LeaseId(6)), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(v->KeysWithLease(LeaseId(7))->empty());
+  // A revoke-style transaction sees its own deletes.
+  auto b = ts.store().Write();
+  TxnWrite t = b->BeginTxn();
+  auto keys = t.KeysWithLease(LeaseId(6));
+  ASSERT_TRUE(keys.ok());
+  for (const std::string& k : *keys) ASSERT_TRUE(t.DeleteRange(k, {}).ok());
+  EXPECT_TRUE(t.KeysWithLease(LeaseId(6))->empty());
+  EXPECT_EQ(t.End().size(), 1u);
+  ASSERT_TRUE(b->Commit().ok());
+}
+
 TEST(StoreTest, LongKeysAreRejectedOnPutAndHarmlessInReads) {
   TempStore ts;
   std::string longest(kMaxUserKeyBytes, 'k');

@@ -54,6 +54,7 @@ Result<Dbi> Env::OpenDbi(std::string_view name, DbiKind kind) {
   unsigned flags = 0;
   if (!options_.read_only) flags |= MDB_CREATE;
   if (kind == DbiKind::kDupFixed) flags |= MDB_DUPSORT | MDB_DUPFIXED;
+  if (kind == DbiKind::kDupSort) flags |= MDB_DUPSORT;
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, options_.read_only ? MDB_RDONLY : 0, &txn);
   if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_txn_begin for mdb_dbi_open " + name_z);

@@ -128,11 +128,15 @@ TEST_F(EnvTest, CursorWalksPlainAndDupSortedDatabases) {
     ASSERT_TRUE(*c.SeekExact("x"));
     EXPECT_EQ(c.value(), "1");
     EXPECT_EQ(*c.DupCount(), 3u);
-    ASSERT_TRUE(*c.SeekDupGE("x", "15"));
+    std::string probe = "x";
+    ASSERT_TRUE(*c.SeekDupGE(probe, "15"));
+    probe = "?";  // key() must not alias the argument
+    EXPECT_EQ(c.key(), "x");
     EXPECT_EQ(c.value(), "2");
     EXPECT_FALSE(*c.SeekDupGE("x", "4"));
     ASSERT_TRUE(*c.SeekExact("x"));
     ASSERT_TRUE(*c.LastDup());
+    EXPECT_EQ(c.key(), "x");
     EXPECT_EQ(c.value(), "3");
     ASSERT_TRUE(*c.PrevDup());
     EXPECT_EQ(c.value(), "2");

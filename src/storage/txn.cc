@@ -68,9 +68,9 @@ Status WriteTxn::Put(Dbi dbi, std::string_view key, std::string_view value) {
   CHECK(txn_ != nullptr);
   MDB_val k = ToVal(key);
   MDB_val v = ToVal(value);
-  unsigned flags = dbi.kind == DbiKind::kDupFixed ? MDB_NODUPDATA : 0;
+  unsigned flags = dbi.kind != DbiKind::kPlain ? MDB_NODUPDATA : 0;
   int rc = mdb_put(txn_, dbi.handle, &k, &v, flags);
-  if (rc == MDB_KEYEXIST && dbi.kind == DbiKind::kDupFixed) return Status::Ok();
+  if (rc == MDB_KEYEXIST && dbi.kind != DbiKind::kPlain) return Status::Ok();
   if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_put");
   return Status::Ok();
 }
@@ -86,7 +86,7 @@ Result<bool> WriteTxn::Delete(Dbi dbi, std::string_view key) {
 
 Result<bool> WriteTxn::DeleteDup(Dbi dbi, std::string_view key, std::string_view value) {
   CHECK(txn_ != nullptr);
-  CHECK(dbi.kind == DbiKind::kDupFixed);
+  CHECK(dbi.kind != DbiKind::kPlain);
   MDB_val k = ToVal(key);
   MDB_val v = ToVal(value);
   int rc = mdb_del(txn_, dbi.handle, &k, &v);
@@ -130,6 +130,12 @@ Result<bool> Cursor::Move(int op, std::string_view key, std::string_view value) 
     return false;
   }
   if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_cursor_get");
+  if (op == MDB_FIRST_DUP || op == MDB_LAST_DUP || op == MDB_GET_BOTH_RANGE) {
+    // These ops do not return the key (or return the caller's input buffer): read both back
+    // from the cursor so key() always points into the database.
+    rc = mdb_cursor_get(cursor_, &k, &v, MDB_GET_CURRENT);
+    if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_cursor_get(MDB_GET_CURRENT)");
+  }
   key_ = FromVal(k);
   value_ = FromVal(v);
   return true;

@@ -34,6 +34,8 @@ enum class DbiKind {
   // MDB_DUPSORT | MDB_DUPFIXED: many fixed-size values per key, kept sorted by memcmp; values
   // must all have the same size (≤ 511 bytes, as keys).
   kDupFixed,
+  // MDB_DUPSORT: many values per key, sorted by memcmp, each of 1..511 bytes.
+  kDupSort,
 };
 
 // A sub-database handle. Valid for the life of the Env that opened it.
@@ -53,11 +55,11 @@ class Txn {
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
 
-  // Returns the value of `key`, nullopt if absent. For a kDupFixed dbi: the first value.
+  // Returns the value of `key`, nullopt if absent. For a dup dbi: the first value.
   Result<std::optional<std::string_view>> Get(Dbi dbi, std::string_view key) const;
   // Opens a cursor on `dbi`. REQUIRES: the cursor is destroyed before this transaction ends.
   Result<Cursor> OpenCursor(Dbi dbi) const;
-  // Number of entries (for kDupFixed: of values) in the sub-database. O(1).
+  // Number of entries (for dup dbis: of values) in the sub-database. O(1).
   Result<uint64_t> Count(Dbi dbi) const;
 
   MDB_txn* raw() const { return txn_; }
@@ -94,13 +96,13 @@ class WriteTxn : public Txn {
 
   bool valid() const { return txn_ != nullptr; }
 
-  // Inserts or overwrites. For kDupFixed: adds the value to the key's set (no-op if present).
+  // Inserts or overwrites. For dup dbis: adds the value to the key's set (no-op if present).
   // Returns kResourceExhausted/kMapFullMessage when the map is full; after any error the
   // transaction can only be aborted (LMDB marks it failed).
   Status Put(Dbi dbi, std::string_view key, std::string_view value);
-  // Deletes `key` (all its values for kDupFixed). Returns true iff it existed.
+  // Deletes `key` (all its values for dup dbis). Returns true iff it existed.
   Result<bool> Delete(Dbi dbi, std::string_view key);
-  // kDupFixed only: deletes one value of `key`. Returns true iff it existed.
+  // Dup dbis only: deletes one value of `key`. Returns true iff it existed.
   Result<bool> DeleteDup(Dbi dbi, std::string_view key, std::string_view value);
 
   // Makes all writes visible to new readers and durable per the Env's flags (see env.h).
