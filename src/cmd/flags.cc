@@ -730,6 +730,17 @@ std::string FlagToEnv(std::string_view flag) {
   return env;
 }
 
+std::map<std::string, std::string> EnvironmentMap(char** envp) {
+  std::map<std::string, std::string> env;
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
 int ExitCodeForParseError(const Status& status) {
   return status.code() == Code::kInvalidArgument ? 2 : 1;
 }

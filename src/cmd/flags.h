@@ -58,6 +58,10 @@ struct ParsedCommandLine {
 Result<ParsedCommandLine> ParseCommandLine(int argc, char** argv,
                                            const std::map<std::string, std::string>& env);
 
+// Turns a NULL-terminated "KEY=VALUE" array (main's envp, or `environ`) into the map that
+// ParseCommandLine takes. Entries without '=' are skipped.
+std::map<std::string, std::string> EnvironmentMap(char** envp);
+
 // Exit status for a failed ParseCommandLine, as etcd: 2 for the usage errors Go's flag package
 // reports (unknown flag, malformed value, missing argument, bad syntax), 1 for everything else
 // (stray argument, conflicting environment variable, verification or config file error).
