@@ -7,7 +7,9 @@
 # Files written to <dir> (all keys EC P-256, because RSA key generation is what makes PKI set-up
 # slow; the whole set takes well under a second):
 #   ca.{crt,key}                    the cluster CA (trusted-ca-file / peer-trusted-ca-file)
-#   server.{crt,key}                serving cert; SAN DNS:localhost, IP:127.0.0.1, IP:::1
+#   server.{crt,key}                serving cert; SAN DNS:localhost, IP:127.0.0.1, IP:::1;
+#                                   serverAuth + clientAuth like kubeadm's, because etcd's
+#                                   grpc-gateway dials its own gRPC port with this certificate
 #   peer.{crt,key}                  member-to-member cert; same SANs; serverAuth + clientAuth
 #   healthcheck-client.{crt,key}    CN kube-etcd-healthcheck-client, clientAuth
 #   apiserver-etcd-client.{crt,key} CN kube-apiserver-etcd-client, clientAuth
@@ -79,7 +81,7 @@ cat >"$work/ext.cnf" <<'EOF'
 [server]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
+extendedKeyUsage = serverAuth,clientAuth
 subjectAltName = DNS:localhost,IP:127.0.0.1,IP:::1
 
 [peer]
