@@ -34,6 +34,8 @@ REQUEST_CASES = [
     ("txn-put-1000", "txn-put", "txn with 1 put, 100 conns / 1000 clients"),
     ("watch-10k", "watch", "put-to-event latency, 10k watchers (100 streams x 100)"),
     ("lease-keepalive-1000", "lease ka", "lease keep-alive round trips, 1000 clients"),
+    ("put-1000-3m", "put 3 members", "put, 3 members, 100 conns / 1000 clients over all "
+     "members' endpoints (CPU summed over members)"),
 ]
 
 # Targets of issue 8. kind: "ratio_ge"/"ratio_le" compare etcdpp/etcd medians, "abs_le" the
@@ -46,7 +48,11 @@ for _c in ("put-1000", "range-l-1000", "range-s-1000"):
 TARGETS[("tls", "put-1", "qps")] = ("ratio_ge", 3.0, "≥ 3×")
 TARGETS[("tls", "put-1", "p50")] = ("abs_le", 0.25, "≤ 0.25 ms")
 TARGETS[("tls", "watch-10k", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
+TARGETS[("tls", "put-1000-3m", "qps")] = ("ratio_ge", 5.0, "≥ 5×")
+TARGETS[("tls", "put-1000-3m", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
 for _c, _n, _d in REQUEST_CASES:
+    if _c == "put-1000-3m":
+        continue  # measured with TLS only
     if _c != "watch-10k":
         TARGETS[("plain", _c, "qps")] = ("ratio_ge", 3.0, "≥ 3×")
     TARGETS[("plain", _c, "cpu")] = ("ratio_le", 1 / 3, "≤ ⅓×")
@@ -211,7 +217,8 @@ def memory_section(res, out):
     table_cases(res, t, metrics, [
         ("coldstart-empty", "cold start, fresh data dir"),
         ("coldstart-100k", "cold start with 100k × 1 KiB"),
-        ("coldstart-1m", "cold start with 1M × 128 B")], out)
+        ("coldstart-1m", "cold start with 1M × 128 B"),
+        ("coldstart-3m", "3-member cluster, fresh, until all agree on a leader")], out)
     out.append("")
     metrics = [("mib", "data dir MiB", lambda r: r["r"]["bytes"] / 1048576.0, "{:.0f}")]
     table_cases(res, t, metrics, [
@@ -262,6 +269,9 @@ def charts(res, work, img):
     os.makedirs(img, exist_ok=True)
     made = []
     req = [c for c in REQUEST_CASES if c[0] != "watch-10k"]
+    # The 3-member case runs with TLS only.
+    req_plain = [c for c in req if c[0] != "put-1000-3m"]
+    lat_plain = [c for c in REQUEST_CASES if c[0] != "put-1000-3m"]
 
     def panel(name, fn, cases, transport, title, ylabel, logy):
         data, any_pp = chart_data(res, work, name, fn,
@@ -299,20 +309,20 @@ def charts(res, work, img):
     qps = lambda r: r["r"]["qps"]
     figure("bench-throughput.png", [
         panel("qps-tls", qps, req, "tls", "Throughput, TLS + client certs", "requests/s", True),
-        panel("qps-plain", qps, req, "plain", "Throughput, plain HTTP", "requests/s", True),
+        panel("qps-plain", qps, req_plain, "plain", "Throughput, plain HTTP", "requests/s", True),
     ], 1, 2, 500)
     p50 = lambda r: r["r"]["p50_ms"]
     p99 = lambda r: r["r"]["p99_ms"]
     figure("bench-latency.png", [
         panel("p50-tls", p50, REQUEST_CASES, "tls", "p50 latency, TLS", "ms (log)", True),
-        panel("p50-plain", p50, REQUEST_CASES, "plain", "p50 latency, plain", "ms (log)", True),
+        panel("p50-plain", p50, lat_plain, "plain", "p50 latency, plain", "ms (log)", True),
         panel("p99-tls", p99, REQUEST_CASES, "tls", "p99 latency, TLS", "ms (log)", True),
-        panel("p99-plain", p99, REQUEST_CASES, "plain", "p99 latency, plain", "ms (log)", True),
+        panel("p99-plain", p99, lat_plain, "plain", "p99 latency, plain", "ms (log)", True),
     ], 2, 2, 900)
     cpu = lambda r: r["r"]["server_cpu_us_per_op"]
     figure("bench-cpu.png", [
         panel("cpu-tls", cpu, REQUEST_CASES, "tls", "Server CPU per op, TLS", "µs/op", True),
-        panel("cpu-plain", cpu, REQUEST_CASES, "plain", "Server CPU per op, plain", "µs/op",
+        panel("cpu-plain", cpu, lat_plain, "plain", "Server CPU per op, plain", "µs/op",
               True),
     ], 1, 2, 500)
     mem = [("mem-empty", "empty"), ("mem-100k", "100k x 1 KiB"), ("mem-1m", "1M x 128 B")]
@@ -369,10 +379,10 @@ def build(res, meta, made, img_rel):
                                           start.get("etcdpp", "not run")))
     out.append("- Client: bench/loadgen (Go clientv3 3.4 from Debian golang-etcd-server-dev, "
                "%s), git %s" % (start.get("go", "?"), start.get("git", "?")))
-    out.append("- Both servers get identical flags: single member, fresh data dir, "
-               "`--client-cert-auth` with kubeadm-layout certificates (EC P-256) for the TLS "
-               "runs, `http://` URLs for the plain ones. 3-member runs: pending (etcdpp has no "
-               "clustering yet).")
+    out.append("- Both servers get identical flags: single member (plus one 3-member TLS case), "
+               "fresh data dirs, `--client-cert-auth` and `--peer-client-cert-auth` with "
+               "kubeadm-layout certificates (EC P-256) for the TLS runs, `http://` URLs for the "
+               "plain ones.")
     out.append("- Each cell: median over repetitions (min–max). Ratio: etcdpp median / etcd "
                "median. Server CPU per op: utime+stime of the server process over the measured "
                "phase (from /proc/<pid>/stat) divided by successful operations; on 2 cores the "
@@ -444,6 +454,8 @@ def summary(res, meta):
          "{:.0f}"),
         ("plain", "put-1000", "put 1000 clients CPU µs/op, plain HTTP",
          lambda r: r["r"]["server_cpu_us_per_op"], "{:.0f}"),
+        ("tls", "put-1000-3m", "3-member put 1000 clients QPS", lambda r: r["r"]["qps"],
+         "{:.0f}"),
         ("tls", "watch-10k", "watch 10k watchers p99 ms", lambda r: r["r"]["p99_ms"], "{:.0f}"),
         ("tls", "mem-1m", "anonymous MiB after 1M × 128 B", lambda r: r["r"]["anon_kib"] / 1024,
          "{:.0f}"),

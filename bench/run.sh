@@ -110,7 +110,8 @@ step=0
 # Steps per throughput session and per memory session (used only for the progress line).
 TP_STEPS=7
 MEM_STEPS=$([ "$LOAD_SMALL" -gt 0 ] && echo 8 || echo 5)
-total_steps=$(( reps * ${#servers[@]} * (2 * TP_STEPS + MEM_STEPS) ))
+CLUSTER_STEPS=2
+total_steps=$(( reps * ${#servers[@]} * (2 * TP_STEPS + MEM_STEPS + CLUSTER_STEPS) ))
 
 progress() { # <description>
   step=$((step + 1))
@@ -136,18 +137,34 @@ SRV_PP=""
 # instead of waiting out every remaining case's timeout.
 SESSION_BROKEN=0
 
+# SRV_PID is one pid, or a comma-separated list for a cluster.
+srv_pids() { echo "${SRV_PID//,/ }"; }
+
+# True when every server process of the current session is still running.
+srv_alive() {
+  local p
+  for p in $(srv_pids); do
+    # An exited but not yet reaped child still answers kill -0; its state is Z.
+    [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] || return 1
+    kill -0 "$p" 2>/dev/null || return 1
+  done
+}
+
 stop_server() {
   [ -n "$SRV_PID" ] || return 0
-  kill -TERM "$SRV_PID" 2>/dev/null || true
-  local i=0
-  while kill -0 "$SRV_PID" 2>/dev/null && [ $i -lt $STOP_WAIT_STEPS ]; do
-    sleep 0.05; i=$((i + 1))
+  local p i=0
+  for p in $(srv_pids); do kill -TERM "$p" 2>/dev/null || true; done
+  for p in $(srv_pids); do
+    while kill -0 "$p" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] \
+          && [ $i -lt $STOP_WAIT_STEPS ]; do
+      sleep 0.05; i=$((i + 1))
+    done
+    if [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && kill -0 "$p" 2>/dev/null; then
+      echo "run.sh: $SRV_NAME (pid $p) ignored SIGTERM for 10 s; killing" >>"$log"
+      kill -KILL "$p" 2>/dev/null || true
+    fi
+    wait "$p" 2>/dev/null || true
   done
-  if kill -0 "$SRV_PID" 2>/dev/null; then
-    echo "run.sh: $SRV_NAME (pid $SRV_PID) ignored SIGTERM for 10 s; killing" >>"$log"
-    kill -KILL "$SRV_PID" 2>/dev/null || true
-  fi
-  wait "$SRV_PID" 2>/dev/null || true
   SRV_PID=""
 }
 trap 'perf_stop; stop_server' EXIT
@@ -167,6 +184,12 @@ lg() {
     --request-timeout "$REQUEST_TIMEOUT" 2>>"$log"
 }
 
+# The kubeadm set-up: client and peer TLS, client certificates required on both.
+TLS_SERVER_FLAGS=(--trusted-ca-file "$certs/ca.crt" --cert-file "$certs/server.crt"
+  --key-file "$certs/server.key" --client-cert-auth
+  --peer-trusted-ca-file "$certs/ca.crt" --peer-cert-file "$certs/peer.crt"
+  --peer-key-file "$certs/peer.key" --peer-client-cert-auth)
+
 # start_server <name> <transport> <datadir> <fresh|restart> <rep>: starts it, waits until a
 # linearizable read succeeds and records the cold-start time under case coldstart-<label>.
 start_server() {
@@ -180,17 +203,10 @@ start_server() {
   local -a tlsf=()
   if [ "$transport" = tls ]; then
     scheme=https
-    # The kubeadm set-up: client and peer TLS, client certificates required on both.
-    tlsf=(--trusted-ca-file "$certs/ca.crt" --cert-file "$certs/server.crt"
-          --key-file "$certs/server.key" --client-cert-auth
-          --peer-trusted-ca-file "$certs/ca.crt" --peer-cert-file "$certs/peer.crt"
-          --peer-key-file "$certs/peer.key" --peer-client-cert-auth)
+    tlsf=("${TLS_SERVER_FLAGS[@]}")
   fi
   SRV_EP="$scheme://127.0.0.1:$SRV_CP"
   local purl="$scheme://127.0.0.1:$SRV_PP"
-  # TODO(3-member, issue 8): run three members here (distinct names, peer ports and data dirs,
-  # --initial-cluster listing all three) once etcdpp has clustering; then add the "put 1000
-  # clients, 3 members" case with --endpoints listing all members.
   local t0
   t0=$(date +%s%N)
   echo "== start $name $transport $mode: $dir" >>"$log"
@@ -201,7 +217,7 @@ start_server() {
     "${tlsf[@]}" >>"$work/$name.server.log" 2>&1 &
   SRV_PID=$!
   local out
-  if ! out=$(lg wait-healthy --since-ns "$t0" --timeout "$START_TIMEOUT"); then
+  if ! out=$(lg wait-healthy --since-ns "$t0" --timeout "$START_TIMEOUT" --pid "$SRV_PID"); then
     echo "run.sh: $name ($transport) did not become healthy; last log lines:" >&2
     tail -5 "$work/$name.server.log" >&2
     stop_server
@@ -214,7 +230,7 @@ start_server() {
 # mem_record <case> <rep>: RSS and anonymous memory of the running server, from /proc.
 mem_record() {
   local rss anon
-  if [ "$SESSION_BROKEN" = 1 ] || ! kill -0 "$SRV_PID" 2>/dev/null; then
+  if [ "$SESSION_BROKEN" = 1 ] || ! srv_alive; then
     record "$SRV_NAME" "$SRV_TRANSPORT" "$1" "$2" '{"failed":true}'
     return 0
   fi
@@ -269,7 +285,7 @@ run_case() {
     perf_stop
     record "$SRV_NAME" "$SRV_TRANSPORT" "$case" "$rep" '{"failed":true}'
     echo "         FAILED (see $log)" >&2
-    if ! kill -0 "$SRV_PID" 2>/dev/null || ! lg wait-healthy --timeout 5s >/dev/null; then
+    if ! srv_alive || ! lg wait-healthy --timeout 5s --pid "$SRV_PID" >/dev/null; then
       SESSION_BROKEN=1
       echo "         $SRV_NAME is down or unhealthy; skipping the rest of this session" >&2
       tail -3 "$work/$SRV_NAME.server.log" | sed 's/^/         | /' >&2
@@ -338,6 +354,50 @@ memory_session() { # <server> <rep>
   rm -rf "$dir"
 }
 
+# 3 members on loopback, TLS (client and peer), all endpoints given to the client, which spreads
+# its connections over them (followers forward proposals to the leader, as in a real cluster).
+# CPU per op is summed over the three processes. A server that cannot form the cluster (etcdpp
+# before it has clustering) is reported as failed for this case only.
+CLUSTER_SIZE=3
+cluster_session() { # <server> <rep>
+  local s=$1 rep=$2 i ic="" eps="" t0 out
+  local -a cps=() pps=() pids=()
+  progress "$s $CLUSTER_SIZE members: start (rep $rep)"
+  for ((i = 0; i < CLUSTER_SIZE; i++)); do
+    cps[i]=$("$LG" free-port); pps[i]=$("$LG" free-port)
+    ic+="${ic:+,}m$i=https://127.0.0.1:${pps[i]}"
+    eps+="${eps:+,}https://127.0.0.1:${cps[i]}"
+  done
+  SRV_NAME=$s; SRV_TRANSPORT=tls; SRV_EP=$eps; SRV_DIR=$work/data-$s-cluster
+  rm -rf "$SRV_DIR"
+  t0=$(date +%s%N)
+  for ((i = 0; i < CLUSTER_SIZE; i++)); do
+    "$(server_bin "$s")" --name "m$i" --data-dir "$SRV_DIR/m$i" \
+      --listen-client-urls "https://127.0.0.1:${cps[i]}" \
+      --advertise-client-urls "https://127.0.0.1:${cps[i]}" \
+      --listen-peer-urls "https://127.0.0.1:${pps[i]}" \
+      --initial-advertise-peer-urls "https://127.0.0.1:${pps[i]}" \
+      --initial-cluster "$ic" --initial-cluster-state new --initial-cluster-token bench-cluster \
+      "${TLS_SERVER_FLAGS[@]}" >>"$work/$s.m$i.server.log" 2>&1 &
+    pids+=($!)
+  done
+  SRV_PID=$(IFS=,; echo "${pids[*]}")
+  if ! out=$(lg wait-healthy --members $CLUSTER_SIZE --since-ns "$t0" --pid "$SRV_PID" \
+               --timeout "$START_TIMEOUT"); then
+    echo "         $s did not form a $CLUSTER_SIZE-member cluster; last log lines of m0:" >&2
+    tail -3 "$work/$s.m0.server.log" | sed 's/^/         | /' >&2
+    stop_server
+    record "$s" tls "put-1000-3m" "$rep" '{"failed":true}'
+    step=$((step + 1)); rm -rf "$SRV_DIR"; return 0
+  fi
+  SESSION_BROKEN=0
+  record "$s" tls "coldstart-3m" "$rep" "$out"
+  run_case put-1000-3m "$rep" put $BIG --total $N_BIG --key-size 8 --val-size 256 \
+    --key-space-size $KEY_SPACE
+  stop_server
+  rm -rf "$SRV_DIR"
+}
+
 # ---- machine description ------------------------------------------------------------------------
 fsync_ms() {
   # 4 KiB synchronous writes (O_DSYNC, i.e. write + fdatasync) on the disk the data dirs use.
@@ -384,6 +444,7 @@ for ((rep = 1; rep <= reps; rep++)); do
     for s in "${order[@]}"; do throughput_session "$s" "$t" "$rep"; done
   done
   for s in "${order[@]}"; do memory_session "$s" "$rep"; done
+  for s in "${order[@]}"; do cluster_session "$s" "$rep"; done
 done
 write_meta end
 el=$(( $(date +%s) - t_start ))

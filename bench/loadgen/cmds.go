@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io/ioutil"
 	"math/rand"
 	"net"
 	"os"
@@ -120,7 +121,7 @@ func runClosed(o *options, total int, factory workerFactory) (*result, error) {
 	var next int64 = -1
 	var shown int32
 	var failed int64
-	pw, err := startProcWatch(o.pid)
+	pw, err := startProcWatch(o.pids)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +364,7 @@ func runDefrag(o *options, _ []string) (*result, error) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond) // let the probe reach steady state before the defrag
-	pw, err := startProcWatch(o.pid)
+	pw, err := startProcWatch(o.pids)
 	if err != nil {
 		close(stop)
 		<-done
@@ -391,6 +392,45 @@ func runDefrag(o *options, _ []string) (*result, error) {
 	return res, nil
 }
 
+// processAlive reports whether pid exists and has not exited (an exited child its parent has
+// not reaped yet is a zombie, state Z).
+func processAlive(pid int) bool {
+	b, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// checkCluster verifies that the endpoints form one cluster of o.members members with one
+// leader, so that members which each started a one-member cluster of their own (a server
+// without clustering) are not mistaken for a cluster.
+func checkCluster(ctx context.Context, c *clientv3.Client, o *options) error {
+	ml, err := c.MemberList(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ml.Members) != o.members {
+		return fmt.Errorf("%d members, want %d", len(ml.Members), o.members)
+	}
+	var cluster, leader uint64
+	for i, ep := range o.endpointList() {
+		st, err := c.Status(ctx, ep)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			cluster, leader = st.Header.ClusterId, st.Leader
+		} else if st.Header.ClusterId != cluster || st.Leader != leader || leader == 0 {
+			return fmt.Errorf("endpoint %s: cluster %x leader %x, others %x %x", ep,
+				st.Header.ClusterId, st.Leader, cluster, leader)
+		}
+	}
+	return nil
+}
+
 // runWaitHealthy polls until a linearizable get succeeds, i.e. the server has a leader, has
 // applied its log and serves reads; reports the time since --since-ns (the harness passes the
 // moment it started the server) or since this command started.
@@ -407,6 +447,11 @@ func runWaitHealthy(o *options, _ []string) (*result, error) {
 	attempts := 0
 	for time.Now().Before(deadline) {
 		attempts++
+		for _, pid := range o.pids {
+			if !processAlive(pid) {
+				return nil, fmt.Errorf("server process %d exited before becoming healthy", pid)
+			}
+		}
 		// A cheap TCP probe first: creating a gRPC client against a closed port costs a dial
 		// timeout, and gRPC's reconnect back-off would blur the measurement.
 		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
@@ -424,6 +469,9 @@ func runWaitHealthy(o *options, _ []string) (*result, error) {
 		for k := 0; k < 50 && !ok; k++ { // bounded: a fresh client after 50 failed gets
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			_, err = c.Get(ctx, "health")
+			if err == nil && o.members > 1 {
+				err = checkCluster(ctx, c, o)
+			}
 			cancel()
 			ok = err == nil
 			if !ok {

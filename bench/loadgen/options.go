@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/ioutil"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,7 +37,8 @@ type options struct {
 	putTotal          int
 	putRate           int
 
-	pid     int
+	pids    []int
+	members int
 	label   string
 	sinceNs int64
 }
@@ -68,7 +70,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.putTotal, "put-total", 100, "puts observed by the watchers (watch-latency)")
 	fs.IntVar(&o.putRate, "put-rate", 100, "puts per second (watch-latency)")
 
-	fs.IntVar(&o.pid, "pid", 0, "server pid: report its CPU time per op and peak memory")
+	fs.Var((*pidList)(&o.pids), "pid",
+		"server pid(s), comma-separated: report their CPU time per op and peak memory (summed)")
+	fs.IntVar(&o.members, "members", 1, "wait-healthy: require a cluster of this many members")
 	fs.StringVar(&o.label, "label", "", "free-form label copied into the JSON output")
 	fs.Int64Var(&o.sinceNs, "since-ns", 0, "wait-healthy: measure from this unix time in ns")
 	return fs
@@ -101,6 +105,23 @@ func parseFlags(o *options, argv []string) ([]string, error) {
 		return nil, fmt.Errorf("sizes and counts must be positive")
 	}
 	return pos, nil
+}
+
+// pidList is a flag.Value for comma-separated process ids.
+type pidList []int
+
+func (p *pidList) String() string { return fmt.Sprint([]int(*p)) }
+
+func (p *pidList) Set(v string) error {
+	*p = nil
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad pid %q", f)
+		}
+		*p = append(*p, n)
+	}
+	return nil
 }
 
 func (o *options) endpointList() []string {

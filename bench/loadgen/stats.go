@@ -95,11 +95,12 @@ const userHZ = 100
 // clear_refs) catches RSS peaks exactly, the sampler is needed for anonymous memory.
 const sampleInterval = 5 * time.Millisecond
 
-// procWatch measures one server process during the measured phase of a command.
+// procWatch measures the server process(es) during the measured phase of a command; with
+// several (the members of a cluster) CPU time and memory are summed.
 // Owner: the command's main goroutine; the sampler goroutine only touches the peak fields,
 // under mu.
 type procWatch struct {
-	pid      int
+	pids     []int
 	cpuStart float64
 	stop     chan struct{}
 	done     chan struct{}
@@ -156,18 +157,40 @@ func memKiB(pid int) (rss, anon, hwm int64, err error) {
 	return rss, anon, hwm, nil
 }
 
-func startProcWatch(pid int) (*procWatch, error) {
-	if pid == 0 {
+// totals sums CPU seconds and memory over pids.
+func totals(pids []int) (cpu float64, rss, anon, hwm int64, err error) {
+	for _, pid := range pids {
+		c, err := cpuSeconds(pid)
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		r, a, h, err := memKiB(pid)
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		cpu, rss, anon, hwm = cpu+c, rss+r, anon+a, hwm+h
+	}
+	return cpu, rss, anon, hwm, nil
+}
+
+func startProcWatch(pids []int) (*procWatch, error) {
+	if len(pids) == 0 {
 		return nil, nil
 	}
 	// Reset VmHWM so the reported peak belongs to this phase only (Linux >= 4.0; best effort).
-	reset := ioutil.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
-	cpu, err := cpuSeconds(pid)
+	// With several processes the sum of their peaks bounds the peak of the sum from above.
+	reset := true
+	for _, pid := range pids {
+		if ioutil.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) != nil {
+			reset = false
+		}
+	}
+	cpu, _, _, _, err := totals(pids)
 	if err != nil {
 		return nil, err
 	}
-	p := &procWatch{pid: pid, cpuStart: cpu, stop: make(chan struct{}), done: make(chan struct{}),
-		hwmReset: reset}
+	p := &procWatch{pids: pids, cpuStart: cpu, stop: make(chan struct{}),
+		done: make(chan struct{}), hwmReset: reset && len(pids) == 1}
 	p.sample()
 	go func() {
 		defer close(p.done)
@@ -186,7 +209,7 @@ func startProcWatch(pid int) (*procWatch, error) {
 }
 
 func (p *procWatch) sample() {
-	rss, anon, _, err := memKiB(p.pid)
+	_, rss, anon, _, err := totals(p.pids)
 	if err != nil {
 		return
 	}
@@ -207,15 +230,13 @@ func (p *procWatch) finish(r *result, ops int) {
 	}
 	close(p.stop)
 	<-p.done
-	if cpu, err := cpuSeconds(p.pid); err == nil {
-		r.ServerCPUSec = cpu - p.cpuStart
-		if ops > 0 {
-			r.CPUUsPerOp = r.ServerCPUSec * 1e6 / float64(ops)
-		}
-	}
-	rss, anon, hwm, err := memKiB(p.pid)
+	cpu, rss, anon, hwm, err := totals(p.pids)
 	if err != nil {
 		return
+	}
+	r.ServerCPUSec = cpu - p.cpuStart
+	if ops > 0 {
+		r.CPUUsPerOp = r.ServerCPUSec * 1e6 / float64(ops)
 	}
 	p.sample()
 	r.EndRSSKiB, r.EndAnonKiB = rss, anon

@@ -95,7 +95,7 @@ func runWatchLatency(o *options, _ []string) (*result, error) {
 		}(i, ch)
 	}
 
-	pw, err := startProcWatch(o.pid)
+	pw, err := startProcWatch(o.pids)
 	if err != nil {
 		return nil, err
 	}
