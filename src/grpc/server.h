@@ -54,6 +54,8 @@ class Server {
   // The TLS context (nullptr without TLS), e.g. to force a reload check.
   std::shared_ptr<net::TlsContext> tls() const { return tls_; }
   size_t connection_count() const;
+  // The first loop thread (benchmarks read its CPU time by posting to it). After Start().
+  net::EventLoop* loop_for_testing() const { return loops_ ? loops_->At(0).get() : nullptr; }
 
  private:
   ServerOptions options_;

@@ -18,6 +18,8 @@ namespace {
 constexpr size_t kReadChunkBytes = 64 * 1024;
 // Largest single write handed to the kernel / SSL_write.
 constexpr size_t kMaxWriteChunkBytes = 256 * 1024;
+// Plaintext bytes of a full TLS record; SSL_read returns at most one record.
+constexpr ssize_t kFullTlsRecordBytes = 16 * 1024;
 }  // namespace
 
 Connection::Connection(EventLoop* loop, int fd, SSL* ssl, ConnectionInfo info,
@@ -171,6 +173,13 @@ void Connection::DoRead() {
       // Flush what the protocol produced (GOAWAY, 400 response) and then close.
       close_after_flush_ = true;
       close_reason_ = s;
+      break;
+    }
+    // A short read means the socket is (almost certainly) drained: skip the read() that would
+    // only return EAGAIN. Safe with level-triggered epoll, which reports any rest again. For TLS,
+    // a short record and nothing buffered inside OpenSSL means the same.
+    if (ssl_ != nullptr ? (n < kFullTlsRecordBytes && !SSL_has_pending(ssl_))
+                        : static_cast<size_t>(n) < read_buf_.size()) {
       break;
     }
   }
