@@ -1,5 +1,7 @@
 #include "mvcc/store.h"
 
+#include <zlib.h>
+
 #include <utility>
 
 #include "base/check.h"
@@ -323,6 +325,44 @@ Result<int64_t> ReadView::History(int64_t from_rev, int64_t to_rev, size_t max_e
 }
 
 Result<uint64_t> ReadView::HistorySize() const { return txn_.Count(store_->rev_db_); }
+
+Result<HashResult> ReadView::HashKV(int64_t rev) const {
+  if (rev > 0 && rev <= compact_rev_) return ErrCompacted();
+  if (rev > rev_) return ErrFutureRev();
+  if (rev <= 0) rev = rev_;
+  HashResult out;
+  out.rev = rev_;
+  out.compact_rev = compact_rev_;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn_.OpenCursor(store_->rev_db_));
+  ETCDPP_ASSIGN_OR_RETURN(Cursor kr, txn_.OpenCursor(store_->keyrev_db_));
+  ETCDPP_ASSIGN_OR_RETURN(bool found, c.First());
+  while (found) {
+    RevisionKey rk = DecodeRevisionKey(c.key());
+    if (rk.main > rev) break;
+    bool include = true;
+    if (rk.main <= compact_rev_) {
+      // Include only the entry compaction keeps: the key's latest at compact_rev, if a put.
+      ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv, DecodeKeyValue(c.value()));
+      ETCDPP_ASSIGN_OR_RETURN(bool has_key, kr.SeekExact(kv.key));
+      KeyRevEntry latest;
+      bool existed = false;
+      if (has_key) {
+        ETCDPP_ASSIGN_OR_RETURN(existed, LatestAtOrBefore(kr, compact_rev_, &latest));
+      }
+      include = existed && !latest.tombstone && latest.rev == rk;
+    }
+    if (include) {
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(c.key().data()),
+                  static_cast<uInt>(c.key().size()));
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(c.value().data()),
+                  static_cast<uInt>(c.value().size()));
+    }
+    ETCDPP_ASSIGN_OR_RETURN(found, c.Next());
+  }
+  out.hash = static_cast<uint32_t>(crc);
+  return out;
+}
 
 Result<std::vector<std::string>> ReadView::KeysWithLease(LeaseId lease) const {
   return LeaseKeys(txn_, store_->lease_keys_db_, lease);

@@ -76,6 +76,12 @@ struct RangeResult {
   int64_t rev = 0;
 };
 
+struct HashResult {
+  uint32_t hash = 0;
+  int64_t rev = 0;          // the store's current revision (response header)
+  int64_t compact_rev = 0;  // the compaction revision the hash was taken against
+};
+
 struct DeleteResult {
   int64_t deleted = 0;
   // The transaction's revision if anything in it changed so far, else the current revision.
@@ -112,6 +118,14 @@ class ReadView {
 
   // The live keys attached to `lease`, in key order (the lessor's revoke list).
   Result<std::vector<std::string>> KeysWithLease(LeaseId lease) const;
+
+  // etcd's HashKV: a CRC-32 over the history up to `rev` (≤ 0: the current revision) as it is
+  // after compaction — every change after compact_rev() plus, for each key, its surviving entry
+  // at compact_rev() — so members with the same applied state agree whether or not their
+  // compaction steps have physically run yet. Not byte-compatible with etcd's value (different
+  // on-disk layout); only etcdpp members compare it. O(history size).
+  // ErrCompacted if 0 < rev ≤ compact_rev(), ErrFutureRev if rev > rev(), as etcd's HashByRev.
+  Result<HashResult> HashKV(int64_t rev) const;
 
   // Number of entries in the history (`rev`), for metrics and compaction tests. O(1).
   Result<uint64_t> HistorySize() const;

@@ -259,6 +259,27 @@ TEST(StoreTest, EventsCarryPrevKvWhenAskedAndPrevLeaseAlways) {
   ASSERT_TRUE(b->Commit().ok());
 }
 
+TEST(StoreTest, HashKvErrorsAndSensitivity) {
+  TempStore a, b;
+  for (TempStore* ts : {&a, &b}) {
+    ts->Put("k", "1");
+    ts->Put("k", "2");
+    ts->Put("j", "1");
+  }
+  auto ha = a.store().Read()->HashKV(0);
+  ASSERT_TRUE(ha.ok());
+  EXPECT_EQ(ha->rev, 4);
+  EXPECT_EQ(ha->hash, b.store().Read()->HashKV(0)->hash);
+  EXPECT_NE(ha->hash, a.store().Read()->HashKV(3)->hash);
+  b.Put("k", "3");
+  EXPECT_NE(ha->hash, b.store().Read()->HashKV(0)->hash);
+  EXPECT_EQ(ha->hash, b.store().Read()->HashKV(4)->hash);
+  ASSERT_TRUE(a.Compact(3).ok());
+  EXPECT_TRUE(IsCompacted(a.store().Read()->HashKV(3).status()));
+  EXPECT_TRUE(IsFutureRev(a.store().Read()->HashKV(5).status()));
+  EXPECT_EQ(a.store().Read()->HashKV(4)->compact_rev, 3);
+}
+
 TEST(StoreTest, LeaseIndexFollowsPutsAndDeletes) {
   TempStore ts;
   ts.Put("a", "1", 5);
