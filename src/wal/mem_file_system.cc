@@ -26,6 +26,7 @@ class MemFileSystem::MemFile final : public File {
     if (d.size() < offset + data.size()) d.resize(offset + data.size(), '\0');
     std::copy(data.begin(), data.end(), d.begin() + static_cast<std::ptrdiff_t>(offset));
     if (fail) return IoError("pwrite " + path_ + ": injected I/O error");
+    ++fs_->write_count_;
     return Status::Ok();
   }
 
@@ -268,6 +269,11 @@ Status MemFileSystem::Poke(const std::string& path, const std::string& data) {
 int MemFileSystem::sync_count() const {
   std::lock_guard<std::mutex> l(mu_);
   return sync_count_;
+}
+
+int MemFileSystem::write_count() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return write_count_;
 }
 
 }  // namespace etcdpp::wal

@@ -58,7 +58,9 @@ class MemFileSystem final : public FileSystem {
   // Test helpers that bypass durability: read/overwrite the current bytes of a file.
   Result<std::string> Peek(const std::string& path) { return ReadFile(path); }
   Status Poke(const std::string& path, const std::string& data);
+  // Successful File::Sync and File::WriteAt calls so far (for "one write, one fdatasync" tests).
   int sync_count() const;
+  int write_count() const;
 
   struct Inode {
     std::string data;     // what a reader sees now
@@ -78,6 +80,7 @@ class MemFileSystem final : public FileSystem {
   int writes_until_failure_ = 0;  // 0: no failure armed
   int syncs_until_failure_ = 0;
   int sync_count_ = 0;
+  int write_count_ = 0;
 };
 
 }  // namespace etcdpp::wal

@@ -128,11 +128,32 @@ TEST_F(WalTest, SavedEntriesSurviveACrash) {
   EXPECT_EQ(wal_->last_index(), LogIndex(5));
 }
 
-TEST_F(WalTest, SaveIsOneFdatasyncPerBatch) {
+TEST_F(WalTest, SaveIsOneWriteAndOneFdatasyncPerBatch) {
   Create();
-  int before = fs_.sync_count();
+  int syncs = fs_.sync_count();
+  int writes = fs_.write_count();
   ASSERT_TRUE(wal_->Save(HS(1, 1, 0), Range(1, 1, 50)).ok());
-  EXPECT_EQ(fs_.sync_count() - before, 1);
+  EXPECT_EQ(fs_.sync_count() - syncs, 1);
+  EXPECT_EQ(fs_.write_count() - writes, 1);
+}
+
+// The worked example of docs/file-formats.md ("WAL segments"), byte offsets included.
+TEST_F(WalTest, LayoutMatchesTheFileFormatsDocExample) {
+  Create();
+  ASSERT_TRUE(wal_->Save(HS(1, 1, 0), Range(1, 1, 1)).ok());
+  std::string bytes = *fs_.Peek(SegPath(0));
+  SegmentScan scan = ScanRecords(bytes);
+  ASSERT_FALSE(scan.bad) << scan.reason;
+  ASSERT_EQ(scan.records.size(), 5u);
+  std::vector<std::pair<RecordType, uint64_t>> want = {
+      {RecordType::kSegmentHeader, 0}, {RecordType::kMetadata, 56}, {RecordType::kSnapshot, 80},
+      {RecordType::kEntry, 112},       {RecordType::kHardState, 160}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(scan.records[i].type, want[i].first) << i;
+    EXPECT_EQ(scan.records[i].offset, want[i].second) << i;
+  }
+  EXPECT_EQ(scan.end_offset, 200u);
+  EXPECT_EQ(bytes.substr(0, 4), std::string("\x28\0\0\0", 4));  // payload_len 40
 }
 
 TEST_F(WalTest, CommitOnlyHardStateIsWrittenButNotSynced) {
