@@ -1,0 +1,34 @@
+// ApiContext: what the client-facing services (KV, Maintenance, Cluster, HTTP endpoints) share:
+// the node, the store, the configuration and this member's identity. Built by EtcdServer before
+// the transport starts; read-only afterwards, so any loop thread may use it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "etcdserverpb/rpc.pb.h"
+#include "mvcc/store.h"
+#include "server/config.h"
+#include "server/membership.h"
+#include "server/node.h"
+
+namespace etcdpp::server {
+
+struct ApiContext {
+  Node* node = nullptr;
+  mvcc::Store* store = nullptr;
+  storage::Env* env = nullptr;
+  const Config* config = nullptr;
+  Member self;
+  std::vector<Member> members;
+
+  // Sets cluster_id, member_id and raft_term as etcd does, and the given revision.
+  void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {
+    h->set_cluster_id(node->cluster_id().value());
+    h->set_member_id(node->member_id().value());
+    h->set_revision(revision);
+    h->set_raft_term(node->term().value());
+  }
+};
+
+}  // namespace etcdpp::server

@@ -1,0 +1,132 @@
+#include "server/etcd_server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "server/api/http_endpoints.h"
+#include "server/api/kv_service.h"
+#include "server/api/cluster_service.h"
+#include "server/api/maintenance_service.h"
+#include "server/version.h"
+
+namespace etcdpp::server {
+namespace {
+
+// etcd creates the data dir and its member dir with mode 0700 (fileutil.PrivateDirMode).
+Status MakePrivateDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IoError("cannot create directory " + dir + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  return Status::Ok();
+}
+
+net::TlsConfig ToNetTls(const Config& config) {
+  net::TlsConfig t;
+  t.cert_file = config.client_tls.cert_file;
+  t.key_file = config.client_tls.key_file;
+  t.trusted_ca_file = config.client_tls.trusted_ca_file;
+  t.client_cert_auth = config.client_tls.client_cert_auth;
+  t.cipher_suites = config.cipher_suites;
+  t.auto_tls = config.client_tls.auto_tls;
+  if (t.auto_tls) t.auto_tls_dir = config.EffectiveDataDir() + "/fixtures/client";
+  return t;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
+  std::unique_ptr<EtcdServer> s(new EtcdServer(config));
+  const std::string data_dir = config.EffectiveDataDir();
+  const std::string member_dir = data_dir + "/member";
+  const std::string wal_dir = config.wal_dir.empty() ? member_dir + "/wal" : config.wal_dir;
+  ETCDPP_RETURN_IF_ERROR(MakePrivateDir(member_dir + "/snap"));
+
+  // Identity: this member and the cluster, derived from the initial cluster as etcd does.
+  ETCDPP_ASSIGN_OR_RETURN(auto members,
+                          ParseInitialCluster(config.initial_cluster, config.initial_cluster_token));
+  auto self = std::find_if(members.begin(), members.end(),
+                           [&](const Member& m) { return m.name == config.name; });
+  if (self == members.end()) {
+    return InvalidArgument("couldn't find local name \"" + config.name +
+                           "\" in the initial cluster configuration");
+  }
+  std::vector<MemberId> ids;
+  for (const Member& m : members) ids.push_back(m.id);
+
+  storage::EnvOptions env_options;
+  env_options.path = member_dir + "/snap/db";
+  env_options.map_size_bytes = static_cast<uint64_t>(config.EffectiveQuotaBackendBytes());
+  ETCDPP_ASSIGN_OR_RETURN(s->env_, storage::Env::Open(env_options));
+  ETCDPP_ASSIGN_OR_RETURN(s->store_, mvcc::Store::Open(s->env_.get()));
+  ETCDPP_ASSIGN_OR_RETURN(s->log_, OpenWalLog(wal_dir, self->id, ComputeClusterId(ids)));
+  if (s->log_.member_id != self->id) {
+    spdlog::warn("data dir {} belongs to member {:x}; keeping that identity", data_dir,
+                 s->log_.member_id.value());
+  }
+  for (const auto& u : config.advertise_client_urls) self->client_urls.push_back(u.ToString());
+  Member me = *self;
+  me.id = s->log_.member_id;
+
+  s->sm_ = std::make_unique<KvStateMachine>(s->store_.get(), s->applier_);
+
+  Node::Options node_options;
+  node_options.member_id = s->log_.member_id;
+  node_options.cluster_id = s->log_.cluster_id;
+  s->node_ = std::make_unique<Node>(node_options, s->log_.log.get(), s->sm_.get());
+
+  s->ctx_.node = s->node_.get();
+  s->ctx_.store = s->store_.get();
+  s->ctx_.env = s->env_.get();
+  s->ctx_.config = &s->config_;
+  s->ctx_.self = me;
+  s->ctx_.members = {me};
+
+  auto registry = std::make_shared<grpc::Registry>();
+  RegisterKvService(registry.get(), &s->ctx_, &s->applier_);
+  RegisterMaintenanceService(registry.get(), &s->ctx_);
+  RegisterClusterService(registry.get(), &s->ctx_);
+  RegisterHttpEndpoints(registry.get(), &s->ctx_);
+
+  grpc::ServerOptions grpc_options;
+  grpc_options.listen_urls.clear();
+  for (const auto& u : config.listen_client_urls) grpc_options.listen_urls.push_back(u.ToString());
+  grpc_options.tls = ToNetTls(config);
+  grpc_options.max_request_bytes = config.max_request_bytes;
+  grpc_options.http.max_concurrent_streams = config.max_concurrent_streams;
+  s->grpc_ = std::make_unique<grpc::Server>(std::move(grpc_options), std::move(registry));
+  return s;
+}
+
+EtcdServer::~EtcdServer() { Stop(); }
+
+Status EtcdServer::Start() {
+  ETCDPP_RETURN_IF_ERROR(node_->Start(std::move(log_.recovered)));
+  spdlog::info("etcdpp {} (etcd API {}) member {:x} of cluster {:x} started; term {}, applied "
+               "index {}, revision {}",
+               kEtcdppVersion, kEtcdServerVersion, node_->member_id().value(),
+               node_->cluster_id().value(), node_->term().value(), node_->applied_index().value(),
+               store_->current_rev());
+  Status s = grpc_->Start();
+  if (!s.ok()) {
+    node_->Stop();
+    return s;
+  }
+  started_ = true;
+  for (const auto& b : grpc_->bound()) {
+    spdlog::info("serving client requests on {}", b.address);
+  }
+  return Status::Ok();
+}
+
+void EtcdServer::Stop() {
+  if (!started_) return;
+  started_ = false;
+  grpc_->Stop(std::chrono::seconds(2));
+  node_->Stop();
+  spdlog::info("stopped member {:x}", node_->member_id().value());
+}
+
+}  // namespace etcdpp::server

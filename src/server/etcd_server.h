@@ -1,0 +1,53 @@
+// EtcdServer: one etcdpp member assembled from its parts — the data dir (WAL + LMDB), the node's
+// write pipeline, the client-facing services, and the transport serving them on every
+// --listen-client-urls URL.
+//
+// Threads: Create/Start/Stop from the main thread. Everything else runs on the threads of the
+// node (log, apply) and of the transport (loops).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "base/result.h"
+#include "grpc/server.h"
+#include "mvcc/store.h"
+#include "server/api/api_context.h"
+#include "server/config.h"
+#include "server/kv_state_machine.h"
+#include "server/node.h"
+#include "server/wal_log.h"
+#include "storage/env.h"
+
+namespace etcdpp::server {
+
+class EtcdServer {
+ public:
+  // Opens (or initialises) the data dir and recovers the state. Nothing is served yet.
+  static Result<std::unique_ptr<EtcdServer>> Create(const Config& config);
+  ~EtcdServer();
+
+  // Starts the node and binds the client URLs.
+  Status Start();
+  // Graceful stop: stops accepting, lets in-flight calls finish, stops the node. Idempotent.
+  void Stop();
+
+  const std::vector<net::BoundAddress>& client_addresses() const { return grpc_->bound(); }
+  const ApiContext& context() const { return ctx_; }
+
+ private:
+  explicit EtcdServer(const Config& config) : config_(config) {}
+
+  Config config_;
+  std::unique_ptr<storage::Env> env_;
+  std::unique_ptr<mvcc::Store> store_;
+  apply::KvApplier applier_;
+  std::unique_ptr<KvStateMachine> sm_;
+  OpenedLog log_;
+  std::unique_ptr<Node> node_;
+  ApiContext ctx_;
+  std::unique_ptr<grpc::Server> grpc_;
+  bool started_ = false;
+};
+
+}  // namespace etcdpp::server

@@ -1,0 +1,91 @@
+#include "server/kv_state_machine.h"
+
+#include <spdlog/spdlog.h>
+
+#include "etcdpp/internal.pb.h"
+#include "mvcc/errors.h"
+#include "server/api/errors.h"
+
+namespace etcdpp::server {
+namespace {
+
+template <typename Resp>
+ApplyResult ToApplyResult(Result<Resp>&& r) {
+  if (!r.ok()) return ApplyResult{r.status(), nullptr};
+  return ApplyResult{Status::Ok(), std::make_unique<Resp>(std::move(r).value())};
+}
+
+}  // namespace
+
+ApplyResult KvStateMachine::ApplyOne(mvcc::WriteBatch& batch,
+                                     const etcdpp::internal::InternalRequest& req,
+                                     std::vector<mvcc::Event>* events) {
+  using R = etcdpp::internal::InternalRequest;
+  switch (req.request_case()) {
+    case R::kPut:
+      return ToApplyResult(applier_.ApplyPut(batch, req.put(), events));
+    case R::kDeleteRange:
+      return ToApplyResult(applier_.ApplyDeleteRange(batch, req.delete_range(), events));
+    case R::kTxn:
+      return ToApplyResult(applier_.ApplyTxn(batch, req.txn(), events));
+    case R::kRange:
+      return ToApplyResult(applier_.ApplyRange(batch, req.range()));
+    case R::kCompaction: {
+      ApplyResult r = ToApplyResult(applier_.ApplyCompaction(batch, req.compaction()));
+      // etcd answers a physical compaction only after the history is gone; do the whole
+      // deletion in this batch. A non-physical one proceeds in bounded steps with later batches.
+      if (r.status.ok() && req.compaction().physical()) {
+        for (;;) {
+          auto done = batch.CompactStep();
+          if (!done.ok()) return ApplyResult{done.status(), nullptr};
+          if (*done) break;
+        }
+      }
+      return r;
+    }
+    default:
+      return ApplyResult{api::Err(api::EtcdError::kUnknownMethod), nullptr};
+  }
+}
+
+Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
+                                  const std::function<void(uint64_t, ApplyResult&&)>& on_applied) {
+  if (entries.empty()) return Status::Ok();
+  mvcc::WriteBatchOptions options;
+  options.collect_prev_kv = needs_prev_kv_ && needs_prev_kv_();
+  ETCDPP_ASSIGN_OR_RETURN(mvcc::WriteBatch batch, store_->Write(options));
+  std::vector<std::pair<uint64_t, ApplyResult>> results;
+  std::vector<mvcc::Event> events;
+  etcdpp::internal::InternalRequest req;
+  for (const raft::Entry& e : entries) {
+    if (e.type != raft::EntryType::kNormal || e.data.empty()) continue;
+    if (!req.ParseFromString(e.data)) {
+      batch.Abort();
+      return DataLoss("log entry " + std::to_string(e.index.value()) + " (term " +
+                      std::to_string(e.term.value()) + ") is not a valid request");
+    }
+    ApplyResult r = ApplyOne(batch, req, &events);
+    if (!r.status.ok()) {
+      if (!api::IsClientError(r.status) && !mvcc::IsCompacted(r.status) &&
+          !mvcc::IsFutureRev(r.status)) {
+        // A storage failure leaves the LMDB transaction unusable: nothing of this batch counts.
+        batch.Abort();
+        return r.status;
+      }
+      r.status = api::ToClientStatus(r.status);
+    }
+    results.emplace_back(req.id(), std::move(r));
+  }
+  auto compact_done = batch.CompactStep();
+  if (!compact_done.ok()) {
+    batch.Abort();
+    return compact_done.status();
+  }
+  batch.SetConsistentIndex(entries.back().index, entries.back().term);
+  ETCDPP_RETURN_IF_ERROR(batch.Commit());
+  if (sink_ && !events.empty()) sink_(std::move(events));
+  for (auto& [id, r] : results) on_applied(id, std::move(r));
+  return Status::Ok();
+}
+
+}  // namespace etcdpp::server

@@ -1,0 +1,49 @@
+// KvStateMachine: the node's StateMachine over the MVCC store. Applies each batch of committed
+// log entries (encoded etcdpp.internal.InternalRequest) in one LMDB write transaction that also
+// records the applied index, then reports each proposal's response.
+//
+// Thread: ApplyBatch runs on the node's apply thread only.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "mvcc/store.h"
+#include "server/apply/kv_apply.h"
+#include "server/node.h"
+
+namespace etcdpp::internal {
+class InternalRequest;
+}
+
+namespace etcdpp::server {
+
+class KvStateMachine : public StateMachine {
+ public:
+  // Called after each committed batch with the events of every revision it created, in order.
+  using EventSink = std::function<void(std::vector<mvcc::Event>&&)>;
+
+  KvStateMachine(mvcc::Store* store, apply::KvApplier applier)
+      : store_(store), applier_(std::move(applier)) {}
+
+  // Must be set before the node starts. `needs_prev_kv` tells whether events must carry prev_kv.
+  void SetEventSink(EventSink sink, std::function<bool()> needs_prev_kv) {
+    sink_ = std::move(sink);
+    needs_prev_kv_ = std::move(needs_prev_kv);
+  }
+
+  LogIndex applied_index() const override { return store_->consistent_index(); }
+  Status ApplyBatch(std::span<const raft::Entry> entries,
+                    const std::function<void(uint64_t, ApplyResult&&)>& on_applied) override;
+
+ private:
+  ApplyResult ApplyOne(mvcc::WriteBatch& batch, const etcdpp::internal::InternalRequest& req,
+                       std::vector<mvcc::Event>* events);
+
+  mvcc::Store* const store_;
+  const apply::KvApplier applier_;
+  EventSink sink_;
+  std::function<bool()> needs_prev_kv_;
+};
+
+}  // namespace etcdpp::server
