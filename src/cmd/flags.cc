@@ -21,6 +21,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -49,8 +50,10 @@ struct Spec {
 // Usage errors (Go's flag package) carry kInvalidArgument so ExitCodeForParseError can give 2.
 Status UsageError(std::string line) { return Status(Code::kInvalidArgument, std::move(line)); }
 Status RunError(std::string line) { return Status(Code::kFailedPrecondition, std::move(line)); }
-Status VerifyError(const std::string& reason) {
-  return RunError("error verifying flags, " + reason + ". See 'etcdpp --help'.");
+// `program` is how we were invoked ("etcdpp", or "etcd" when installed under etcd's name), so
+// the hint names the command the operator actually ran.
+Status VerifyError(const std::string& program, const std::string& reason) {
+  return RunError("error verifying flags, " + reason + ". See '" + program + " --help'.");
 }
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -645,6 +648,7 @@ PrePass RewriteGoSyntax(int argc, char** argv) {
 struct Collected {
   std::map<std::string, std::string> values;  // flag name -> last value.
   std::vector<std::string> order;             // Names in first-seen order.
+  std::optional<std::string> stray;           // First positional argument (an error, as in etcd).
 };
 
 // Step 2. May throw (CLI11 reports bad option names by exception); see CollectWithCli11.
@@ -671,18 +675,11 @@ Result<Collected> CollectWithCli11Unsafe(const std::vector<std::string>& tokens)
   } catch (const std::exception& e) {
     return UsageError(std::string("flag parsing failed: ") + e.what());
   }
-  std::vector<std::string> extras = app.remaining();
-  if (!extras.empty()) {
-    const std::string& first = extras.front();
-    if (first == "--" && extras.size() > 1)
-      return RunError("error verifying flags, '" + extras[1] +
-                      "' is not a valid flag. See 'etcdpp --help'.");
-    if (first != "--") {
-      return RunError("error verifying flags, '" + first +
-                      "' is not a valid flag. See 'etcdpp --help'.");
-    }
-  }
   Collected out;
+  // Leftovers in order; a lone "--" just ends the flags.
+  std::vector<std::string> extras = app.remaining();
+  if (!extras.empty() && extras.front() == "--") extras.erase(extras.begin());
+  if (!extras.empty()) out.stray = extras.front();
   // Record in command-line order for the start-up log.
   for (const std::string& token : tokens) {
     if (token.rfind("--", 0) != 0) continue;
@@ -802,6 +799,11 @@ std::string VersionText() {
 Result<ParsedCommandLine> ParseCommandLine(int argc, char** argv,
                                            const std::map<std::string, std::string>& env) {
   ParsedCommandLine result;
+  std::string program = "etcdpp";
+  if (argc > 0 && argv[0] != nullptr && argv[0][0] != '\0') {
+    program = argv[0];
+    program = program.substr(program.rfind('/') + 1);
+  }
 
   // Step 1 and 2: syntax.
   PrePass pre = RewriteGoSyntax(argc, argv);
@@ -812,6 +814,9 @@ Result<ParsedCommandLine> ParseCommandLine(int argc, char** argv,
     return result;
   }
   ETCDPP_ASSIGN_OR_RETURN(Collected given, CollectWithCli11(pre.tokens));
+  if (given.stray.has_value()) {
+    return VerifyError(program, "'" + *given.stray + "' is not a valid flag");
+  }
 
   // Values given on the command line are type-checked even when a config file will replace
   // them, as Go's flag package checks them while parsing.
@@ -856,7 +861,7 @@ Result<ParsedCommandLine> ParseCommandLine(int argc, char** argv,
       const std::string m = from_file.status().message();
       // URL errors in the file are printed bare by etcd; everything else is a verify error.
       if (m.rfind("unexpected error setting up ", 0) == 0) return RunError(m);
-      return VerifyError(m);
+      return VerifyError(program, m);
     }
     result.config = std::move(from_file).value();
     result.warnings.push_back("loaded server configuration from " + Quote(config_file) +
@@ -880,8 +885,8 @@ Result<ParsedCommandLine> ParseCommandLine(int argc, char** argv,
       used_env.insert(key);
       Status s = spec.set(&config, it->second);
       if (!s.ok()) {
-        return VerifyError("invalid value " + Quote(it->second) + " for " + key + ": " +
-                           s.message());
+        return VerifyError(
+            program, "invalid value " + Quote(it->second) + " for " + key + ": " + s.message());
       }
       set_flags.push_back(spec.name);
     }
@@ -929,7 +934,7 @@ Result<ParsedCommandLine> ParseCommandLine(int argc, char** argv,
 
   server::ApplyDerivedDefaults(&result.config);
   Status valid = server::ValidateConfig(result.config);
-  if (!valid.ok()) return VerifyError(valid.message());
+  if (!valid.ok()) return VerifyError(program, valid.message());
   if (result.config.quota_backend_bytes > server::kMaxRecommendedQuotaBackendBytes) {
     result.warnings.push_back("--quota-backend-bytes above 8 GiB is not recommended");
   }

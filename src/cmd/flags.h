@@ -52,6 +52,7 @@ struct ParsedCommandLine {
 //   invalid value "abc" for flag -snapshot-count: parse error
 //   error verifying flags, --election-timeout[200ms] should be at least as 5 times as
 //     --heartbeat-interval[100ms]. See 'etcdpp --help'.
+// (the program name in the hint is argv[0]'s base name, so "etcd" when installed as etcd),
 // and ExitCodeForParseError() gives the exit status etcd would use.
 // Does not run server::ValidateBootstrap: that depends on whether the data dir already holds a
 // member, which the server decides.
