@@ -175,18 +175,35 @@ Result<raft::Snapshot> Snapshotter::LoadNewestAvailable(std::span<const Snapshot
   return LoadNewestMatching(&markers);
 }
 
-Result<raft::Snapshot> Snapshotter::LoadNewestMatching(std::span<const SnapshotMarker>* markers) {
-  auto names = fs_->ListDir(dir_);
-  if (!names.ok()) {
-    if (names.status().code() == Code::kNotFound) return NotFound("snap: no snapshot in " + dir_);
-    return names.status();
-  }
+Result<std::vector<std::string>> Snapshotter::SnapNames() {
+  ETCDPP_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
   std::vector<std::string> snaps;
-  for (auto& n : *names) {
+  for (auto& n : names) {
     if (n.size() == 33 + kSnapSuffix.size() && n.ends_with(kSnapSuffix)) snaps.push_back(n);
   }
   // Fixed-width hex of (term, index): name order is snapshot order.
   std::sort(snaps.rbegin(), snaps.rend());
+  return snaps;
+}
+
+Status Snapshotter::Purge(size_t keep) {
+  CHECK(keep >= 1);
+  auto snaps = SnapNames();
+  if (!snaps.ok()) return snaps.status().code() == Code::kNotFound ? Status::Ok() : snaps.status();
+  if (snaps->size() <= keep) return Status::Ok();
+  for (size_t i = keep; i < snaps->size(); ++i) {
+    ETCDPP_RETURN_IF_ERROR(fs_->Remove(JoinPath(dir_, (*snaps)[i])));
+  }
+  return fs_->SyncDir(dir_);
+}
+
+Result<raft::Snapshot> Snapshotter::LoadNewestMatching(std::span<const SnapshotMarker>* markers) {
+  auto listed = SnapNames();
+  if (!listed.ok()) {
+    if (listed.status().code() == Code::kNotFound) return NotFound("snap: no snapshot in " + dir_);
+    return listed.status();
+  }
+  const std::vector<std::string>& snaps = *listed;
   for (const auto& n : snaps) {
     auto snap = Load(n);
     if (!snap.ok()) {

@@ -50,10 +50,17 @@ class Snapshotter {
   // Loads one file by name (no directory). Errors: kNotFound, kDataLoss.
   Result<raft::Snapshot> Load(const std::string& name);
 
+  // Deletes all but the newest `keep` snap files (etcd's --max-snapshots, default 5), so the
+  // directory does not grow without bound. REQUIRES: keep ≥ 1. `.broken` files are left for the
+  // operator.
+  Status Purge(size_t keep);
+
   const std::string& dir() const { return dir_; }
 
  private:
   Result<raft::Snapshot> LoadNewestMatching(std::span<const SnapshotMarker>* markers);
+  // Names of the snap files, newest first.
+  Result<std::vector<std::string>> SnapNames();
 
   std::string dir_;
   FileSystem* fs_;

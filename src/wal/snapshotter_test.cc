@@ -95,6 +95,17 @@ TEST_F(SnapshotterTest, FileWhoseContentDisagreesWithItsNameIsBroken) {
   EXPECT_TRUE(fs_.Exists(dir_ + "/0000000000000001-000000000000000b.snap.broken"));
 }
 
+TEST_F(SnapshotterTest, PurgeKeepsTheNewest) {
+  EXPECT_TRUE(snapper_.Purge(5).ok());  // no directory yet: nothing to do
+  for (uint64_t i = 1; i <= 7; ++i) ASSERT_TRUE(snapper_.Save(Snap(1, i * 10)).ok());
+  ASSERT_TRUE(snapper_.Purge(5).ok());
+  auto names = fs_.ListDir(dir_);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names->size(), 5u);
+  EXPECT_EQ(names->front(), "0000000000000001-000000000000001e.snap");
+  EXPECT_EQ(snapper_.LoadNewest()->metadata.index, LogIndex(70));
+}
+
 // ---- Decoder error paths. ----
 
 TEST(SnapshotFileTest, RoundTrip) {

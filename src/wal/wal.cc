@@ -186,6 +186,20 @@ Result<WalContents> Wal::ReadAll() {
       return DataLoss("wal: " + At(path, 0) + ": header says segment " +
                       SegmentFileName(header->seq, header->first_index) + ", name disagrees");
     }
+    // Every segment is created complete (temp name, fsync, rename), so its opening block —
+    // header, metadata, [hard state], snapshot marker — can only be missing through damage.
+    const auto& recs = scan.records;
+    const bool opening_complete =
+        recs.size() >= 3 && recs[1].type == RecordType::kMetadata &&
+        (recs[2].type == RecordType::kSnapshot ||
+         (recs.size() >= 4 && recs[2].type == RecordType::kHardState &&
+          recs[3].type == RecordType::kSnapshot));
+    if (!opening_complete) {
+      uint64_t off = recs.size() > 1 ? recs[1].offset : scan.end_offset;
+      return DataLoss("wal: " + At(path, off) +
+                      ": segment does not start with metadata and a snapshot marker" +
+                      (scan.bad ? " (" + scan.reason + ")" : ""));
+    }
     if (i == read_from_) {
       last = seg.first_index.value() > 0 ? seg.first_index.value() - 1 : 0;
     } else {

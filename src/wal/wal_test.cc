@@ -442,6 +442,10 @@ class CraftedWalTest : public WalTest {
     std::string bytes;
     uint64_t c = AppendRecord(&bytes, RecordType::kSegmentHeader,
                               EncodeSegmentHeader({0, LogIndex(0), 0}), kSegmentHeaderSeed);
+    offsets_.push_back(bytes.size());
+    c = AppendRecord(&bytes, RecordType::kMetadata, "meta", c);
+    offsets_.push_back(bytes.size());
+    c = AppendRecord(&bytes, RecordType::kSnapshot, EncodeSnapshotMarker({}), c);
     for (const auto& [type, payload] : records) {
       offsets_.push_back(bytes.size());
       c = AppendRecord(&bytes, type, payload, c);
@@ -453,44 +457,68 @@ class CraftedWalTest : public WalTest {
 };
 
 TEST_F(CraftedWalTest, GapInEntryIndicesIsDataLoss) {
-  Write({{RecordType::kMetadata, "meta"},
-         {RecordType::kEntry, EncodeEntry(E(1, 1))},
+  Write({{RecordType::kEntry, EncodeEntry(E(1, 1))},
          {RecordType::kEntry, EncodeEntry(E(1, 2))},
          {RecordType::kEntry, EncodeEntry(E(1, 4))}});
   auto c = Reopen();
   EXPECT_EQ(c.status().code(), Code::kDataLoss);
   EXPECT_TRUE(Contains(c.status().message(), "gap in the log: entry 4 follows index 2"))
       << c.status().message();
-  EXPECT_TRUE(Contains(c.status().message(), "offset " + std::to_string(offsets_[3])))
+  EXPECT_TRUE(Contains(c.status().message(), "offset " + std::to_string(offsets_[4])))
       << c.status().message();
 }
 
 TEST_F(CraftedWalTest, ConflictingMetadataIsDataLoss) {
-  Write({{RecordType::kMetadata, "meta"}, {RecordType::kMetadata, "other"}});
+  Write({{RecordType::kMetadata, "other"}});
   auto c = Reopen();
   EXPECT_EQ(c.status().code(), Code::kDataLoss);
   EXPECT_TRUE(Contains(c.status().message(), "metadata conflict")) << c.status().message();
 }
 
 TEST_F(CraftedWalTest, UnknownRecordTypeIsDataLoss) {
-  Write({{RecordType::kMetadata, "meta"}, {static_cast<RecordType>(42), "x"}});
+  Write({{static_cast<RecordType>(42), "x"}});
   auto c = Reopen();
   EXPECT_EQ(c.status().code(), Code::kDataLoss);
   EXPECT_TRUE(Contains(c.status().message(), "unknown record type 42")) << c.status().message();
 }
 
 TEST_F(CraftedWalTest, MalformedEntryPayloadIsDataLoss) {
-  Write({{RecordType::kMetadata, "meta"}, {RecordType::kEntry, "short"}});
+  Write({{RecordType::kEntry, "short"}});
   auto c = Reopen();
   EXPECT_EQ(c.status().code(), Code::kDataLoss);
   EXPECT_TRUE(Contains(c.status().message(), "entry record shorter")) << c.status().message();
 }
 
 TEST_F(CraftedWalTest, SecondSegmentHeaderIsDataLoss) {
-  Write({{RecordType::kMetadata, "meta"},
-         {RecordType::kSegmentHeader, EncodeSegmentHeader({0, LogIndex(0), 0})}});
+  Write({{RecordType::kSegmentHeader, EncodeSegmentHeader({0, LogIndex(0), 0})}});
   auto c = Reopen();
   EXPECT_EQ(c.status().code(), Code::kDataLoss);
+}
+
+TEST_F(WalTest, SegmentWithoutItsOpeningRecordsIsDataLoss) {
+  Create();
+  ASSERT_TRUE(wal_->Save({}, Range(1, 1, 3)).ok());
+  // Everything after the segment header is gone: not a torn tail, the segment was synced whole.
+  std::string bytes = *fs_.Peek(SegPath(0));
+  std::fill(bytes.begin() + 56, bytes.end(), '\0');
+  ASSERT_TRUE(fs_.Poke(SegPath(0), bytes).ok());
+  auto c = Reopen();
+  EXPECT_EQ(c.status().code(), Code::kDataLoss);
+  EXPECT_TRUE(Contains(c.status().message(), "offset 56")) << c.status().message();
+  EXPECT_TRUE(Contains(c.status().message(), "does not start with metadata"))
+      << c.status().message();
+}
+
+TEST_F(CraftedWalTest, SegmentWithoutSnapshotMarkerIsDataLoss) {
+  Create();
+  wal_.reset();
+  std::string bytes;
+  uint64_t c = AppendRecord(&bytes, RecordType::kSegmentHeader,
+                            EncodeSegmentHeader({0, LogIndex(0), 0}), kSegmentHeaderSeed);
+  c = AppendRecord(&bytes, RecordType::kMetadata, "meta", c);
+  AppendRecord(&bytes, RecordType::kEntry, EncodeEntry(E(1, 1)), c);
+  ASSERT_TRUE(fs_.Poke(SegPath(0), bytes).ok());
+  EXPECT_EQ(Reopen().status().code(), Code::kDataLoss);
 }
 
 // ---- Sticky errors under injected faults. ----
