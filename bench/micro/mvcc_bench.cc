@@ -141,6 +141,16 @@ void RangeOneKey(benchmark::State& state, bool historic) {
   state.SetItemsProcessed(state.iterations());
 }
 void BM_RangeOneKey(benchmark::State& state) { RangeOneKey(state, false); }
+// Only taking and releasing a snapshot: the fixed part of every read.
+void BM_ReadView(benchmark::State& state) {
+  auto bs = BenchStore::Fresh();
+  bs->Load(1000, 100);
+  for (auto _ : state) {
+    auto view = bs->store_->Read();
+    benchmark::DoNotOptimize(view->rev());
+  }
+}
+BENCHMARK(BM_ReadView);
 void BM_RangeOneKeyHistoric(benchmark::State& state) { RangeOneKey(state, true); }
 BENCHMARK(BM_RangeOneKey);
 BENCHMARK(BM_RangeOneKeyHistoric);
