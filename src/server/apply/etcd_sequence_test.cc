@@ -215,5 +215,31 @@ TEST_F(EtcdSequence, MatchesRecordedEtcd34Output) {
   EXPECT_TRUE(api::Is(ValidateTxn(dup), EtcdError::kDuplicateKey));
 }
 
+// etcd applies `limit` before sorting when a sort target is given without an order (clientv3's
+// WithSort sends order NONE when etcdctl gets --sort-by without --order): it fetches limit+1
+// keys in key order and sorts those. Recorded: put s/a 9, s/b 8, s/c 7, s/d 1, then
+// `etcdctl get s/ --prefix --sort-by=VALUE --limit=2` → [s/c, s/b], more, count 4; with
+// `--order=ASCEND` → [s/d, s/c].
+TEST_F(EtcdSequence, SortWithoutOrderLimitsFirst) {
+  Put("s/a", "9");
+  Put("s/b", "8");
+  Put("s/c", "7");
+  Put("s/d", "1");
+  auto r = Req("s/", "s0");
+  r.set_sort_target(RangeRequest::VALUE);
+  r.set_limit(2);
+  auto got = Get(r);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->kvs_size(), 2);
+  EXPECT_EQ(got->kvs(0).key(), "s/c");
+  EXPECT_EQ(got->kvs(1).key(), "s/b");
+  EXPECT_TRUE(got->more());
+  EXPECT_EQ(got->count(), 4);
+  r.set_sort_order(RangeRequest::ASCEND);
+  got = Get(r);
+  EXPECT_EQ(got->kvs(0).key(), "s/d");
+  EXPECT_EQ(got->kvs(1).key(), "s/c");
+}
+
 }  // namespace
 }  // namespace etcdpp::apply
