@@ -564,5 +564,54 @@ TEST(NodeTest, RemovedLeaderStepsDown) {
   EXPECT_EQ(leaders, 1);
 }
 
+// Thesis §4.2.2 (our deviation 4): a server that is not in its own latest configuration but
+// holds the longest log may campaign; otherwise the remaining voter, which still counts it in
+// its configuration, could never be elected. It wins with the other's vote, replicates, and
+// hands leadership over with TimeoutNow.
+TEST(RaftTest, NonMemberWithLongestLogUnblocksElection) {
+  TestNetwork net({1, 2});
+  auto s1 = NewStorage({2});  // node 1 already applied its own removal
+  AppendTerms(s1.get(), {1, 1, 1});
+  s1->SetHardState(HardState{Term(1), kNoNode, LogIndex(1)});
+  net.Add(1, std::move(s1));
+  auto s2 = NewStorage({1, 2});  // node 2 does not know the removal committed
+  AppendTerms(s2.get(), {1});
+  s2->SetHardState(HardState{Term(1), kNoNode, LogIndex(1)});
+  net.Add(2, std::move(s2));
+  net.Campaign(2);
+  EXPECT_NE(net.raft(2).state(), StateType::kLeader) << "node 1 must refuse: its log is longer";
+  net.Campaign(1);
+  // Node 1 won, caught node 2 up, and handed leadership over.
+  EXPECT_EQ(net.raft(2).state(), StateType::kLeader);
+  EXPECT_EQ(net.raft(1).state(), StateType::kFollower);
+  EXPECT_GE(net.raft(2).log().LastIndex(), 3u);
+}
+
+// A brand-new node with an empty configuration never campaigns (it would "win" alone).
+TEST(RaftTest, EmptyConfigurationNeverCampaigns) {
+  TestNetwork net({1});
+  net.Add(1, std::make_unique<MemoryStorage>());
+  for (int i = 0; i < 100; ++i) net.raft(1).Tick();
+  EXPECT_EQ(net.raft(1).state(), StateType::kFollower);
+  EXPECT_EQ(net.raft(1).term(), 0u);
+}
+
+// Deviation 5: a crash between persisting a received snapshot and its hard state leaves a
+// commit index below the snapshot; restart accepts it (the snapshot index is committed).
+TEST(NodeTest, RestartWithCommitBelowSnapshot) {
+  auto storage = std::make_unique<MemoryStorage>();
+  Snapshot snap;
+  snap.metadata.index = LogIndex(10);
+  snap.metadata.term = Term(2);
+  snap.metadata.conf_state.voters = {N(1), N(2), N(3)};
+  ASSERT_TRUE(storage->ApplySnapshot(snap).ok());
+  storage->SetHardState(HardState{Term(1), kNoNode, LogIndex(3)});
+  Config c = NewConfig(1, 10, 1, storage.get());
+  c.applied = LogIndex(10);
+  auto node = Node::Create(c);
+  ASSERT_TRUE(node.ok());
+  EXPECT_EQ((*node)->GetBasicStatus().hard_state.commit, LogIndex(10));
+}
+
 }  // namespace
 }  // namespace etcdpp::raft

@@ -238,6 +238,16 @@ void Sim::Crash(SimNode& n, const char* why) {
   Log(std::string("crash node ") + std::to_string(n.id) + " (" + why + ")");
   n.node.reset();
   n.inflight.reset();
+  // Messages queued while the node was paused die with it. A real transport reports a failed
+  // snapshot stream to the sender; do the same, or the sender waits in snapshot state forever.
+  for (Event& e : n.backlog) {
+    if (e.type != EventType::kDeliver || e.msg.type != MessageType::kSnap) continue;
+    auto s = nodes_.find(e.msg.from.value());
+    if (s != nodes_.end() && s->second.node) {
+      s->second.node->ReportSnapshot(e.msg.to, raft::SnapshotStatus::kFailure);
+      AfterEvent(s->second);
+    }
+  }
   n.backlog.clear();
   n.pending_reads.clear();
   n.pending_props.clear();
@@ -667,6 +677,11 @@ SimResult Sim::Run() {
            << st.soft_state.leader << " commit " << st.hard_state.commit << " applied "
            << st.applied << " last " << log.LastIndex() << "/" << log.LastTerm() << " config "
            << n.node->tracker().config.ToString();
+        if (st.soft_state.role == StateType::kLeader) {
+          for (const auto& [pid, pr] : n.node->tracker().progress) {
+            os << "\n      progress " << pid << ": " << pr.ToString();
+          }
+        }
       }
       res_.ok = false;
       res_.failure = os.str();
