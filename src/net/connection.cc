@@ -20,6 +20,10 @@ constexpr size_t kReadChunkBytes = 64 * 1024;
 constexpr size_t kMaxWriteChunkBytes = 256 * 1024;
 // Plaintext bytes of a full TLS record; SSL_read returns at most one record.
 constexpr ssize_t kFullTlsRecordBytes = 16 * 1024;
+// A TLS client must finish its handshake within this time, or the socket is closed: connections
+// that never handshake (port scanners, stuck clients, slowloris) must not pile up forever.
+// Go's crypto/tls has no default; 10 s is far above any real handshake on a LAN/WAN.
+constexpr std::chrono::seconds kHandshakeTimeout(10);
 }  // namespace
 
 Connection::Connection(EventLoop* loop, int fd, SSL* ssl, ConnectionInfo info,
@@ -30,7 +34,6 @@ Connection::Connection(EventLoop* loop, int fd, SSL* ssl, ConnectionInfo info,
       info_(std::move(info)),
       factory_(std::move(factory)),
       on_close_(std::move(on_close)) {
-  read_buf_.resize(kReadChunkBytes);
 }
 
 Connection::~Connection() {
@@ -50,6 +53,15 @@ void Connection::Start() {
     SSL_set_fd(ssl_, fd_);
     SSL_set_accept_state(ssl_);
     handshaking_ = true;
+    std::weak_ptr<Connection> weak = weak_from_this();
+    handshake_timer_ = loop_->RunAfter(kHandshakeTimeout, [weak] {
+      auto self = weak.lock();
+      if (self == nullptr || !self->handshaking_ || self->fd_ < 0) return;
+      self->handshake_timer_ = 0;
+      spdlog::warn("tls handshake timed out peer={} local={}", self->info_.peer,
+                   self->info_.local);
+      self->Close(Status::Ok());
+    });
     DoHandshake();
     return;
   }
@@ -61,6 +73,10 @@ void Connection::DoHandshake() {
   int r = SSL_do_handshake(ssl_);
   if (r == 1) {
     handshaking_ = false;
+    if (handshake_timer_ != 0) {
+      loop_->CancelTimer(handshake_timer_);
+      handshake_timer_ = 0;
+    }
     const unsigned char* alpn = nullptr;
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
@@ -125,12 +141,15 @@ void Connection::OnEvents(uint32_t events) {
 
 void Connection::DoRead() {
   if (fd_ < 0 || protocol_ == nullptr) return;
+  // One read buffer per loop thread, not per connection: bytes are handed to the protocol before
+  // the next read, and 10k idle connections must not cost 10k buffers.
+  static thread_local char read_buf[kReadChunkBytes];
   size_t total = 0;
   while (total < kMaxReadPerEvent && !reading_paused_) {
     ssize_t n;
     if (ssl_ != nullptr) {
       ERR_clear_error();
-      int r = SSL_read(ssl_, read_buf_.data(), static_cast<int>(read_buf_.size()));
+      int r = SSL_read(ssl_, read_buf, static_cast<int>(kReadChunkBytes));
       if (r <= 0) {
         int err = SSL_get_error(ssl_, r);
         if (err == SSL_ERROR_WANT_READ) break;
@@ -153,7 +172,7 @@ void Connection::DoRead() {
       }
       n = r;
     } else {
-      n = recv(fd_, read_buf_.data(), read_buf_.size(), 0);
+      n = recv(fd_, read_buf, kReadChunkBytes, 0);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == EINTR) continue;
@@ -167,7 +186,7 @@ void Connection::DoRead() {
       }
     }
     total += static_cast<size_t>(n);
-    Status s = protocol_->OnRead(std::string_view(read_buf_.data(), static_cast<size_t>(n)));
+    Status s = protocol_->OnRead(std::string_view(read_buf, static_cast<size_t>(n)));
     if (fd_ < 0) return;
     if (!s.ok()) {
       // Flush what the protocol produced (GOAWAY, 400 response) and then close.
@@ -179,7 +198,7 @@ void Connection::DoRead() {
     // only return EAGAIN. Safe with level-triggered epoll, which reports any rest again. For TLS,
     // a short record and nothing buffered inside OpenSSL means the same.
     if (ssl_ != nullptr ? (n < kFullTlsRecordBytes && !SSL_has_pending(ssl_))
-                        : static_cast<size_t>(n) < read_buf_.size()) {
+                        : static_cast<size_t>(n) < kReadChunkBytes) {
       break;
     }
   }
@@ -294,6 +313,10 @@ void Connection::Close(const Status& reason) {
     spdlog::debug("connection closed peer={}", info_.peer);
   }
   loop_->Remove(fd_);
+  if (handshake_timer_ != 0) {
+    loop_->CancelTimer(handshake_timer_);
+    handshake_timer_ = 0;
+  }
   if (ssl_ != nullptr && !handshaking_) {
     ERR_clear_error();
     SSL_shutdown(ssl_);  // Best effort close_notify; no waiting for the peer's.

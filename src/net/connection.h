@@ -108,7 +108,7 @@ class Connection : public FdHandler, public std::enable_shared_from_this<Connect
   uint32_t interest_ = 0;
   std::string out_;       // bytes produced but not yet written
   size_t out_offset_ = 0;  // out_[0, out_offset_) already written
-  std::string read_buf_;
+  EventLoop::TimerId handshake_timer_ = 0;
 };
 
 }  // namespace etcdpp::net

@@ -197,6 +197,35 @@ class PlainTest(Base):
                                        response_deserializer=IDENT)
         self.assertEqual(list(b(iter([b"a", b"bb", b"ccc"]), timeout=10)), [b"a", b"bb", b"ccc"])
 
+    def test_many_idle_connections_do_not_disturb_others(self):
+        idle = []
+        try:
+            for i in range(10000):
+                c = socket.create_connection(("127.0.0.1", self.port))
+                if i % 2 == 0:
+                    # Half stop right after the HTTP/2 preface, half never send a byte.
+                    c.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                idle.append(c)
+            self.assertEqual(self.unary("/etcdpp.test.Echo/Unary", b"still here"), b"still here")
+            r = run(["curl", "-sS", "http://127.0.0.1:%d/health" % self.port])
+            self.assertEqual(r.stdout, '{"health":"true"}', r.stderr)
+        finally:
+            for c in idle:
+                c.close()
+        # Garbage instead of a preface: an HTTP/1.1 400 and a close, nothing else disturbed.
+        c = socket.create_connection(("127.0.0.1", self.port))
+        c.sendall(b"\x16\x03\x01garbage-not-http\r\n\r\n")
+        c.settimeout(10)
+        data = b""
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        c.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 400"), data)
+        self.assertEqual(self.unary("/etcdpp.test.Echo/Unary", b"ok"), b"ok")
+
     def test_python_cancel_reaches_handler(self):
         def cancellations():
             r = run(["curl", "-sS", "http://127.0.0.1:%d/stats" % self.port])
