@@ -6,6 +6,8 @@ Runs grpc_echo_server (path in argv[1] or $ECHO_SERVER) and drives it with:
   - etcdctl 3.4 (grpc-go): `get foo` against a hand-encoded RangeResponse
   - python3-grpcio (grpc C-core): unary, server-streaming, bidi, deadlines, cancellation,
     metadata, errors, size limit
+  - @grpc/grpc-js (node; installed with npm next to the server binary on first use, or taken
+    from $ETCDPP_GRPC_JS_NODE_MODULES; skipped when node/npm are unavailable)
 Certificates are made with openssl in a temp dir. Waits are for conditions (a port file, a
 counter) with generous safety limits; nothing here decides correctness by elapsed time.
 Must run with /usr/bin/python3 (Debian's python with grpcio).
@@ -78,6 +80,36 @@ class EchoServer:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+_GRPC_JS = {}
+
+
+def grpc_js_modules():
+    """node_modules holding @grpc/grpc-js: $ETCDPP_GRPC_JS_NODE_MODULES, or installed once with
+    npm next to the server binary. None (test skipped) when node/npm are unavailable."""
+    if "dir" in _GRPC_JS:
+        return _GRPC_JS["dir"]
+    d = os.environ.get("ETCDPP_GRPC_JS_NODE_MODULES")
+    if not d:
+        prefix = os.path.join(os.path.dirname(os.path.abspath(SERVER)), "grpcjs")
+        d = os.path.join(prefix, "node_modules")
+        if not os.path.isdir(os.path.join(d, "@grpc", "grpc-js")) and shutil.which("npm"):
+            os.makedirs(prefix, exist_ok=True)
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", prefix,
+                            "@grpc/grpc-js@1"], capture_output=True, timeout=300)
+    ok = os.path.isdir(os.path.join(d, "@grpc", "grpc-js")) and shutil.which("node")
+    _GRPC_JS["dir"] = d if ok else None
+    return _GRPC_JS["dir"]
+
+
+def run_grpc_js(test, *args):
+    mods = grpc_js_modules()
+    if mods is None:
+        test.skipTest("node or @grpc/grpc-js not available")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpcjs_client.js")
+    r = run(["node", script] + list(args), env=dict(os.environ, NODE_PATH=mods))
+    test.assertEqual(r.stdout.strip(), "OK", r.stdout + r.stderr)
 
 
 def wait_until(pred, what, limit_s=20):
@@ -197,6 +229,9 @@ class PlainTest(Base):
                                        response_deserializer=IDENT)
         self.assertEqual(list(b(iter([b"a", b"bb", b"ccc"]), timeout=10)), [b"a", b"bb", b"ccc"])
 
+    def test_grpc_js_h2c(self):
+        run_grpc_js(self, "127.0.0.1:%d" % self.port)
+
     def test_many_idle_connections_do_not_disturb_others(self):
         idle = []
         try:
@@ -300,6 +335,10 @@ class TlsTest(Base):
                             response_deserializer=IDENT)(b"", timeout=10)
         self.assertTrue(md.startswith(b"cn=root\n"), md)
         ch.close()
+
+    def test_grpc_js_tls_with_client_cert(self):
+        run_grpc_js(self, "localhost:%d" % self.port, self.path("ca.crt"),
+                    self.path("client.crt"), self.path("client.key"))
 
     def test_zz_rotation_without_restart(self):
         ch = self.secure_channel()
