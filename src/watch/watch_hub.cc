@@ -67,15 +67,39 @@ std::string WatchHub::HeaderBytes(int64_t rev) const {
 // ---------------------------------------------------------------------------------------------
 // Apply thread.
 
-void WatchHub::Publish(std::vector<mvcc::Event> events, PrevKv prev_kv) {
+void WatchHub::Publish(std::vector<mvcc::Event> events) {
   if (events.empty()) return;
-  Revision r;
-  r.rev = events.front().kv.mod_revision;
-  for (const auto& ev : events) r.bytes += EventBytes(ev);
-  r.events = std::move(events);
-  r.prev_kv = prev_kv;
+  std::vector<Revision> revs(1);
+  revs[0].rev = events.front().kv.mod_revision;
+  for (const auto& ev : events) revs[0].bytes += EventBytes(ev);
+  revs[0].events = std::move(events);
+  Enqueue(std::move(revs));
+}
+
+void WatchHub::PublishBatch(std::vector<mvcc::Event>&& events) {
+  std::vector<Revision> revs;
+  for (mvcc::Event& ev : events) {
+    if (revs.empty() || revs.back().rev != ev.kv.mod_revision) {
+      revs.emplace_back();
+      revs.back().rev = ev.kv.mod_revision;
+    }
+    revs.back().bytes += EventBytes(ev);
+    revs.back().events.push_back(std::move(ev));
+  }
+  Enqueue(std::move(revs));
+}
+
+void WatchHub::Enqueue(std::vector<Revision> revs) {
+  if (revs.empty()) return;
   {
     std::lock_guard<std::mutex> q(queue_mu_);
+    for (Revision& r : revs) EnqueueLocked(std::move(r));
+  }
+  queue_cv_.notify_one();
+}
+
+void WatchHub::EnqueueLocked(Revision r) {
+  {
     CHECK(r.rev > published_rev_) << "revision " << r.rev << " published after " << published_rev_;
     published_rev_ = r.rev;
     if (overflow_from_rev_ != 0 || queue_.size() >= options_.max_queued_revisions ||
@@ -88,7 +112,6 @@ void WatchHub::Publish(std::vector<mvcc::Event> events, PrevKv prev_kv) {
       queue_.push_back(std::move(r));
     }
   }
-  queue_cv_.notify_one();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,7 +173,9 @@ void WatchHub::DispatchLocked(const Revision& r) {
     for (uint32_t i : w->matched) {
       const mvcc::Event& ev = r.events[i];
       if (!Wanted(*w, ev)) continue;
-      if (w->prev_kv && r.prev_kv == PrevKv::kNotCollected && !IsCreate(ev)) missing_prev = true;
+      // Every change but a creation has a previous value; if the batch did not collect it
+      // (NeedsPrevKv() was read before this watcher existed), history has it.
+      if (w->prev_kv && !IsCreate(ev) && !ev.prev_kv) missing_prev = true;
       bool with_prev = w->prev_kv && ev.prev_kv.has_value();
       auto& cache = with_prev ? enc.with_prev : enc.plain;
       if (cache.empty()) cache.resize(r.events.size());

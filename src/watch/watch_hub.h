@@ -106,8 +106,6 @@ struct WatchHubOptions {
 };
 
 enum class LeaderRequirement { kNone, kRequireLeader };
-// Whether the events passed to Publish carry prev_kv (the WriteBatch collected them).
-enum class PrevKv { kNotCollected, kCollected };
 
 class WatchHub {
  public:
@@ -127,10 +125,13 @@ class WatchHub {
   // Hands over the changes of one revision (TxnWrite::End() of a committed transaction).
   // REQUIRES: the batch holding the revision has committed (catch-up reads it from the store);
   // revisions are published in increasing order. Empty `events` is ignored.
-  void Publish(std::vector<mvcc::Event> events, PrevKv prev_kv);
-  // True iff some watcher wants prev_kv: pass to WriteBatchOptions::collect_prev_kv. (Events
-  // without prev_kv that a prev_kv watcher needs are re-read from history, so a stale answer
-  // costs time, never correctness.)
+  void Publish(std::vector<mvcc::Event> events);
+  // The same for the concatenated events of several revisions (one committed WriteBatch, in
+  // revision order): what KvStateMachine's EventSink hands over.
+  void PublishBatch(std::vector<mvcc::Event>&& events);
+  // True iff some watcher wants prev_kv: pass to WriteBatchOptions::collect_prev_kv. Events that
+  // lack a prev_kv a watcher needs (the flag was read before the watcher existed) are served
+  // from history instead, so a stale answer costs time, never correctness.
   bool NeedsPrevKv() const { return prev_kv_watchers_.load(std::memory_order_relaxed) > 0; }
 
   // --- streams (any thread) ---
@@ -197,7 +198,6 @@ class WatchHub {
   struct Revision {
     int64_t rev = 0;
     std::vector<mvcc::Event> events;
-    PrevKv prev_kv = PrevKv::kNotCollected;
     size_t bytes = 0;
   };
   // Encoded forms of one revision's events, built lazily once per revision.
@@ -206,6 +206,8 @@ class WatchHub {
     std::vector<std::string> with_prev;
   };
 
+  void Enqueue(std::vector<Revision> revs);
+  void EnqueueLocked(Revision r);  // REQUIRES: queue_mu_ held
   void DispatchLoop();
   void CatchUpLoop();
   // REQUIRES: mu_ held.
