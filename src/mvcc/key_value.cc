@@ -56,8 +56,8 @@ bool GetVarint(std::string_view* in, uint64_t* v) {
 }  // namespace
 
 KeyValue KeyValueView::ToOwned() const {
-  return KeyValue{std::string(key), std::string(value), create_revision, mod_revision, version,
-                  lease};
+  return KeyValue{
+      std::string(key), std::string(value), create_revision, mod_revision, version, lease};
 }
 
 void EncodeKeyValue(const KeyValue& kv, std::string* out) {
@@ -93,11 +93,20 @@ Result<KeyValueView> DecodeKeyValue(std::string_view bytes) {
         if (!GetVarint(&in, &v)) return malformed("bad varint");
         int64_t s = static_cast<int64_t>(v);
         switch (field) {
-          case 2: kv.create_revision = s; break;
-          case 3: kv.mod_revision = s; break;
-          case 4: kv.version = s; break;
-          case 6: kv.lease = s; break;
-          default: break;  // unknown field
+          case 2:
+            kv.create_revision = s;
+            break;
+          case 3:
+            kv.mod_revision = s;
+            break;
+          case 4:
+            kv.version = s;
+            break;
+          case 6:
+            kv.lease = s;
+            break;
+          default:
+            break;  // unknown field
         }
         break;
       }

@@ -43,8 +43,8 @@ TEST(KeyValueCodec, DecodesWhatProtobufWritesIncludingUnknownFields) {
   p.set_version(4);
   std::string bytes;
   ASSERT_TRUE(p.SerializeToString(&bytes));
-  bytes += std::string("\x38\x05", 2);              // field 7 varint
-  bytes += std::string("\x42\x02xy", 4);            // field 8 bytes
+  bytes += std::string("\x38\x05", 2);                       // field 7 varint
+  bytes += std::string("\x42\x02xy", 4);                     // field 8 bytes
   bytes += std::string("\x49", 1) + std::string(8, '\x01');  // field 9 fixed64
   auto kv = DecodeKeyValue(bytes);
   ASSERT_TRUE(kv.ok());

@@ -59,9 +59,10 @@ inline constexpr std::string_view kLeaseKeysDbName = "lease_keys";
 inline constexpr size_t kMaxUserKeyBytes = storage::kMaxKeyBytes;
 
 // meta names. Missing entries mean the initial value given.
-inline constexpr std::string_view kMetaSchemaVersion = "schema_version";     // kSchemaVersion
-inline constexpr std::string_view kMetaCurrentRevision = "current_revision"; // 1 (etcd starts at 1)
-inline constexpr std::string_view kMetaCompactRevision = "compact_revision"; // -1: never compacted
+inline constexpr std::string_view kMetaSchemaVersion = "schema_version";  // kSchemaVersion
+inline constexpr std::string_view kMetaCurrentRevision =
+    "current_revision";  // 1 (etcd starts at 1)
+inline constexpr std::string_view kMetaCompactRevision = "compact_revision";  // -1: never compacted
 // The compaction target all physical deletion is done for; < compact_revision while a
 // compaction is in progress.
 inline constexpr std::string_view kMetaFinishedCompactRevision = "finished_compact_revision";

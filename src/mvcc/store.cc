@@ -36,8 +36,7 @@ struct Dbs {
 
 Status Corrupt(std::string what) { return DataLoss("mvcc: inconsistent store: " + what); }
 
-Result<std::vector<std::string>> LeaseKeys(const storage::Txn& txn, Dbi lease_keys,
-                                           LeaseId lease) {
+Result<std::vector<std::string>> LeaseKeys(const storage::Txn& txn, Dbi lease_keys, LeaseId lease) {
   std::vector<std::string> keys;
   ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(lease_keys));
   ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekExact(EncodeInt64(lease.value())));
@@ -164,8 +163,7 @@ Status RangeHistoric(const storage::Txn& txn, const Dbs& dbs, const KeySpan& spa
     ETCDPP_ASSIGN_OR_RETURN(bool existed, LatestAtOrBefore(c, rev, &e));
     if (!existed || e.tombstone) return Status::Ok();
     ++r->count;
-    if (opts.count_only ||
-        (opts.limit > 0 && static_cast<int64_t>(r->kvs.size()) >= opts.limit)) {
+    if (opts.count_only || (opts.limit > 0 && static_cast<int64_t>(r->kvs.size()) >= opts.limit)) {
       return Status::Ok();
     }
     ETCDPP_ASSIGN_OR_RETURN(KeyValueView stored, ReadRevision(txn, dbs.rev, e.rev));
@@ -190,8 +188,7 @@ Status RangeHistoric(const storage::Txn& txn, const Dbs& dbs, const KeySpan& spa
 
 // etcd's rangeKeys: `cur` is the reader's current revision, `compact` the compaction revision.
 Result<RangeResult> RangeAt(const storage::Txn& txn, const Dbs& dbs, int64_t cur, int64_t compact,
-                            std::string_view key, std::string_view end,
-                            const RangeOptions& opts) {
+                            std::string_view key, std::string_view end, const RangeOptions& opts) {
   int64_t rev = opts.rev;
   if (rev > cur) return ErrFutureRev();
   if (rev <= 0) rev = cur;
@@ -216,8 +213,7 @@ Result<std::unique_ptr<Store>> Store::Open(storage::Env* env) {
   std::unique_ptr<Store> s(new Store(env));
   ETCDPP_ASSIGN_OR_RETURN(s->rev_db_, env->OpenDbi(kRevDbName, storage::DbiKind::kPlain));
   ETCDPP_ASSIGN_OR_RETURN(s->key_db_, env->OpenDbi(kKeyDbName, storage::DbiKind::kPlain));
-  ETCDPP_ASSIGN_OR_RETURN(s->keyrev_db_,
-                          env->OpenDbi(kKeyRevDbName, storage::DbiKind::kDupFixed));
+  ETCDPP_ASSIGN_OR_RETURN(s->keyrev_db_, env->OpenDbi(kKeyRevDbName, storage::DbiKind::kDupFixed));
   ETCDPP_ASSIGN_OR_RETURN(s->meta_db_, env->OpenDbi(kMetaDbName, storage::DbiKind::kPlain));
   ETCDPP_ASSIGN_OR_RETURN(s->lease_keys_db_,
                           env->OpenDbi(kLeaseKeysDbName, storage::DbiKind::kDupSort));
@@ -233,8 +229,8 @@ Result<std::unique_ptr<Store>> Store::Open(storage::Env* env) {
                           ReadMeta(r, s->meta_db_, kMetaCurrentRevision, kInitialRevision));
   ETCDPP_ASSIGN_OR_RETURN(int64_t compact,
                           ReadMeta(r, s->meta_db_, kMetaCompactRevision, kNeverCompacted));
-  ETCDPP_ASSIGN_OR_RETURN(
-      int64_t finished, ReadMeta(r, s->meta_db_, kMetaFinishedCompactRevision, kNeverCompacted));
+  ETCDPP_ASSIGN_OR_RETURN(int64_t finished,
+                          ReadMeta(r, s->meta_db_, kMetaFinishedCompactRevision, kNeverCompacted));
   ETCDPP_ASSIGN_OR_RETURN(int64_t index, ReadMeta(r, s->meta_db_, kMetaConsistentIndex, 0));
   r = storage::ReadTxn();
   s->current_rev_ = cur;
@@ -292,8 +288,8 @@ Result<WriteBatch> Store::Write(WriteBatchOptions options) {
 Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
                                     const RangeOptions& opts) const {
   const Store& s = *store_;
-  return RangeAt(txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, rev_,
-                 compact_rev_, key, end, opts);
+  return RangeAt(txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, rev_, compact_rev_, key,
+                 end, opts);
 }
 
 Result<int64_t> ReadView::History(int64_t from_rev, int64_t to_rev, size_t max_events,
@@ -418,8 +414,8 @@ Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, Leas
     }
   }
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(kv)));
-  ETCDPP_RETURN_IF_ERROR(txn.Put(
-      s.key_db_, key, EncodeKeyState({kv.create_revision, rev, kv.version, kv.lease})));
+  ETCDPP_RETURN_IF_ERROR(
+      txn.Put(s.key_db_, key, EncodeKeyState({kv.create_revision, rev, kv.version, kv.lease})));
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, false})));
   if (ev.prev_lease.value() != kv.lease) {
     if (ev.prev_lease.value() != 0) {
@@ -485,8 +481,7 @@ Status TxnWrite::DeleteKey(const std::string& key, const KeyState& state) {
   CHECK(existed) << "deleting a key that is not live: " << key;
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, true})));
   if (state.lease != 0) {
-    ETCDPP_RETURN_IF_ERROR(
-        txn.DeleteDup(s.lease_keys_db_, EncodeInt64(state.lease), key).status());
+    ETCDPP_RETURN_IF_ERROR(txn.DeleteDup(s.lease_keys_db_, EncodeInt64(state.lease), key).status());
   }
   events_.push_back(std::move(ev));
   return Status::Ok();
@@ -592,8 +587,8 @@ Result<bool> WriteBatch::CompactKey(std::string_view key, int64_t target, size_t
   if (old.empty()) return !more;
   if (more || !old.back().tombstone) old.pop_back();
   for (const KeyRevEntry& e : old) {
-    ETCDPP_ASSIGN_OR_RETURN(bool had, txn_.DeleteDup(store_->keyrev_db_, key,
-                                                     EncodeKeyRevEntry(e)));
+    ETCDPP_ASSIGN_OR_RETURN(bool had,
+                            txn_.DeleteDup(store_->keyrev_db_, key, EncodeKeyRevEntry(e)));
     CHECK(had);
     ETCDPP_ASSIGN_OR_RETURN(had, txn_.Delete(store_->rev_db_, EncodeRevisionKey(e.rev)));
     if (!had) return Corrupt("compaction: revision missing from history");
@@ -612,12 +607,10 @@ Status WriteBatch::Commit() {
   CHECK(!txn_open_) << "Commit while a TxnWrite is open";
   const Store& s = *store_;
   if (dirty_meta_) {
+    ETCDPP_RETURN_IF_ERROR(txn_.Put(s.meta_db_, kMetaCurrentRevision, EncodeInt64(current_rev_)));
+    ETCDPP_RETURN_IF_ERROR(txn_.Put(s.meta_db_, kMetaCompactRevision, EncodeInt64(compact_rev_)));
     ETCDPP_RETURN_IF_ERROR(
-        txn_.Put(s.meta_db_, kMetaCurrentRevision, EncodeInt64(current_rev_)));
-    ETCDPP_RETURN_IF_ERROR(
-        txn_.Put(s.meta_db_, kMetaCompactRevision, EncodeInt64(compact_rev_)));
-    ETCDPP_RETURN_IF_ERROR(txn_.Put(s.meta_db_, kMetaFinishedCompactRevision,
-                                    EncodeInt64(finished_compact_rev_)));
+        txn_.Put(s.meta_db_, kMetaFinishedCompactRevision, EncodeInt64(finished_compact_rev_)));
     if (finished_compact_rev_ != compact_rev_) {
       ETCDPP_RETURN_IF_ERROR(
           txn_.Put(s.meta_db_, kMetaCompactCursor, EncodeRevisionKey(compact_cursor_)));

@@ -49,8 +49,8 @@ rc::Gen<Op::Step> GenStep() {
         }
         return s;
       },
-      rc::gen::weightedElement<bool>({{3, false}, {1, true}}), GenKey(),
-      rc::gen::element(0, 1, 2), GenKey(), rc::gen::element<int64_t>(0, 1, 2));
+      rc::gen::weightedElement<bool>({{3, false}, {1, true}}), GenKey(), rc::gen::element(0, 1, 2),
+      GenKey(), rc::gen::element<int64_t>(0, 1, 2));
 }
 
 rc::Gen<Op> GenOp() {

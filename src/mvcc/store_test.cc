@@ -163,12 +163,12 @@ TEST(StoreTest, FutureAndCompactedRevisions) {
 
 TEST(StoreTest, CompactionDropsSupersededHistoryAndTombstones) {
   TempStore ts;
-  ts.Put("a", "1");    // 2
-  ts.Put("a", "2");    // 3
-  ts.Put("b", "1");    // 4
-  ts.Delete("b");      // 5
-  ts.Put("c", "1");    // 6
-  ts.Put("a", "3");    // 7
+  ts.Put("a", "1");  // 2
+  ts.Put("a", "2");  // 3
+  ts.Put("b", "1");  // 4
+  ts.Delete("b");    // 5
+  ts.Put("c", "1");  // 6
+  ts.Put("a", "3");  // 7
   ASSERT_TRUE(ts.Compact(5).ok());
   auto v = ts.store().Read();
   ASSERT_TRUE(v.ok());
@@ -369,8 +369,8 @@ TEST(StoreTest, ConcurrentReadersSeeOnlyWholeCommittedBatches) {
     auto b = ts.store().Write();
     TxnWrite t = b->BeginTxn();
     for (int i = 0; i < kAccounts; ++i) {
-      ASSERT_TRUE(t.Put("acct" + std::to_string(i), std::to_string(kTotal / kAccounts),
-                        LeaseId(0)).ok());
+      ASSERT_TRUE(
+          t.Put("acct" + std::to_string(i), std::to_string(kTotal / kAccounts), LeaseId(0)).ok());
     }
     t.End();
     ASSERT_TRUE(b->Commit().ok());
@@ -408,10 +408,9 @@ TEST(StoreTest, ConcurrentReadersSeeOnlyWholeCommittedBatches) {
       balance[from] -= amount;
       balance[to] += amount;
       TxnWrite t = b->BeginTxn();
-      ASSERT_TRUE(t.Put("acct" + std::to_string(from), std::to_string(balance[from]),
-                        LeaseId(0)).ok());
-      ASSERT_TRUE(t.Put("acct" + std::to_string(to), std::to_string(balance[to]),
-                        LeaseId(0)).ok());
+      ASSERT_TRUE(
+          t.Put("acct" + std::to_string(from), std::to_string(balance[from]), LeaseId(0)).ok());
+      ASSERT_TRUE(t.Put("acct" + std::to_string(to), std::to_string(balance[to]), LeaseId(0)).ok());
       t.End();
     }
     ASSERT_TRUE(b->Commit().ok());

@@ -80,8 +80,7 @@ class TempStore {
     CHECK(b->Commit().ok());
     return s;
   }
-  Result<RangeResult> Range(std::string_view k, std::string_view end = {},
-                            RangeOptions opts = {}) {
+  Result<RangeResult> Range(std::string_view k, std::string_view end = {}, RangeOptions opts = {}) {
     auto v = store_->Read();
     CHECK(v.ok());
     return v->Range(k, end, opts);

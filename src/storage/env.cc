@@ -1,15 +1,14 @@
 #include "storage/env.h"
 
 #include <fcntl.h>
-#include <unistd.h>
 #include <lmdb.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
 
 #include "base/check.h"
-
 #include "storage/errors.h"
 
 namespace etcdpp::storage {

@@ -206,7 +206,10 @@ TEST_F(EnvTest, CompactCopyHoldsTheDataAndIsSmaller) {
 }
 
 TEST_F(EnvTest, ReadOnlyEnvCannotCreateDatabases) {
-  { auto env = OpenEnv(); ASSERT_TRUE(env->OpenDbi("exists", DbiKind::kPlain).ok()); }
+  {
+    auto env = OpenEnv();
+    ASSERT_TRUE(env->OpenDbi("exists", DbiKind::kPlain).ok());
+  }
   auto env = OpenEnv(64 << 20, /*read_only=*/true);
   ASSERT_TRUE(env);
   EXPECT_TRUE(env->OpenDbi("exists", DbiKind::kPlain).ok());

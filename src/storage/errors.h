@@ -13,7 +13,8 @@ namespace etcdpp::storage {
 // The message prefix of the Status returned when the LMDB map (sized from
 // --quota-backend-bytes) is full. The server turns it into etcd's NOSPACE alarm and the client
 // error "etcdserver: mvcc: database space exceeded". Code: kResourceExhausted.
-inline constexpr std::string_view kMapFullMessage = "storage: database space exceeded (LMDB map full)";
+inline constexpr std::string_view kMapFullMessage =
+    "storage: database space exceeded (LMDB map full)";
 
 // Returns true iff `s` is the map-full status built by FromMdb(MDB_MAP_FULL, ...).
 bool IsMapFull(const Status& s);

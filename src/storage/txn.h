@@ -136,12 +136,12 @@ class Cursor {
   Result<bool> SeekExact(std::string_view key);
 
   // Dup-sorted sub-databases only.
-  Result<bool> NextKey();    // first value of the next key (MDB_NEXT_NODUP)
-  Result<bool> PrevKey();    // last value of the previous key (MDB_PREV_NODUP)
-  Result<bool> FirstDup();   // first value of the current key
-  Result<bool> LastDup();    // last value of the current key
-  Result<bool> NextDup();    // next value of the current key, false at its end
-  Result<bool> PrevDup();    // previous value of the current key, false at its start
+  Result<bool> NextKey();   // first value of the next key (MDB_NEXT_NODUP)
+  Result<bool> PrevKey();   // last value of the previous key (MDB_PREV_NODUP)
+  Result<bool> FirstDup();  // first value of the current key
+  Result<bool> LastDup();   // last value of the current key
+  Result<bool> NextDup();   // next value of the current key, false at its end
+  Result<bool> PrevDup();   // previous value of the current key, false at its start
   // Key exactly `key`, first value ≥ `value` (MDB_GET_BOTH_RANGE).
   Result<bool> SeekDupGE(std::string_view key, std::string_view value);
   // Number of values of the current key.

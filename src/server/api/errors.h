@@ -17,6 +17,7 @@
 namespace etcdpp::api {
 
 // X(name, code, message)
+// clang-format off
 #define ETCDPP_ETCD_ERRORS(X)                                                                     \
   /* KV */                                                                                        \
   X(kEmptyKey, kInvalidArgument, "etcdserver: key is not provided")                               \
@@ -91,6 +92,7 @@ namespace etcdpp::api {
     "etcdserver: request timed out, leader transfer took too long")                               \
   X(kRequestCanceled, kUnknown, "etcdserver: request cancelled")                                  \
   X(kUnknownMethod, kUnknown, "etcdserver: unknown method")
+// clang-format on
 
 enum class EtcdError {
 #define ETCDPP_ETCD_ERROR_ENUM_(name, code, message) name,

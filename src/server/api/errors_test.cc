@@ -22,15 +22,14 @@ TEST(EtcdErrors, MatchEtcdCodesAndMessages) {
             Status(Code::kNotFound, "etcdserver: requested lease not found"));
   EXPECT_EQ(Err(EtcdError::kInvalidAuthToken),
             Status(Code::kUnauthenticated, "etcdserver: invalid auth token"));
-  EXPECT_EQ(Err(EtcdError::kWatchCanceled),
-            Status(Code::kCancelled, "etcdserver: watch canceled"));
+  EXPECT_EQ(Err(EtcdError::kWatchCanceled), Status(Code::kCancelled, "etcdserver: watch canceled"));
   EXPECT_EQ(Err(EtcdError::kCorrupt), Status(Code::kDataLoss, "etcdserver: corrupt cluster"));
 }
 
 TEST(EtcdErrors, EveryMessageIsUniqueAndPrefixed) {
   std::set<std::string_view> seen;
-#define ETCDPP_CHECK_ENTRY_(name, code, message)                 \
-  EXPECT_TRUE(seen.insert(message).second) << #name;             \
+#define ETCDPP_CHECK_ENTRY_(name, code, message)     \
+  EXPECT_TRUE(seen.insert(message).second) << #name; \
   EXPECT_EQ(std::string_view(message).substr(0, 12), "etcdserver: ") << #name;
   ETCDPP_ETCD_ERRORS(ETCDPP_CHECK_ENTRY_)
 #undef ETCDPP_CHECK_ENTRY_
@@ -41,7 +40,7 @@ TEST(EtcdErrors, ModuleStatusesBecomeClientErrors) {
   EXPECT_TRUE(Is(ToClientStatus(mvcc::ErrFutureRev()), EtcdError::kFutureRev));
   EXPECT_TRUE(Is(ToClientStatus(Err(EtcdError::kDuplicateKey)), EtcdError::kDuplicateKey));
   EXPECT_TRUE(Is(ToClientStatus(Status(Code::kResourceExhausted,
-                                        std::string(storage::kMapFullMessage) + " in mdb_put")),
+                                       std::string(storage::kMapFullMessage) + " in mdb_put")),
                  EtcdError::kNoSpace));
   Status other = ToClientStatus(Internal("disk on fire"));
   EXPECT_EQ(other.code(), Code::kUnknown);

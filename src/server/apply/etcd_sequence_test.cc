@@ -79,7 +79,7 @@ TEST_F(EtcdSequence, MatchesRecordedEtcd34Output) {
   EXPECT_EQ(Put("a", "1").header().revision(), 2);  // put a 1
   EXPECT_EQ(Put("b", "1").header().revision(), 3);  // put b 1
   EXPECT_EQ(Put("a", "2").header().revision(), 4);  // put a 2
-  auto r = Get(Req("a"));                             // get a
+  auto r = Get(Req("a"));                           // get a
   EXPECT_EQ(r->header().revision(), 4);
   ExpectKvs(r->kvs(), {{"a", 2, 4, 2, "2"}});
   EXPECT_EQ(r->count(), 1);
@@ -139,8 +139,8 @@ TEST_F(EtcdSequence, MatchesRecordedEtcd34Output) {
 
   r = Get(Req("a", from_key));  // get a --from-key
   EXPECT_EQ(r->header().revision(), 7);
-  ExpectKvs(r->kvs(), {{"a", 6, 6, 1, "3"}, {"b", 3, 3, 1, "1"}, {"c", 7, 7, 1, "1"},
-                       {"d", 7, 7, 1, "1"}});
+  ExpectKvs(r->kvs(),
+            {{"a", 6, 6, 1, "3"}, {"b", 3, 3, 1, "1"}, {"c", 7, 7, 1, "1"}, {"d", 7, 7, 1, "1"}});
   EXPECT_EQ(r->count(), 4);
 
   del.set_key("nothing");  // del nothing
@@ -184,10 +184,10 @@ TEST_F(EtcdSequence, MatchesRecordedEtcd34Output) {
   auto cr = Apply([&](auto& b, auto*) { return applier_.ApplyCompaction(b, comp); });
   ASSERT_TRUE(cr.ok());
   EXPECT_TRUE(api::Is(Get(Req("b", "", 4)).status(), EtcdError::kCompacted));  // get b --rev=4
-  r = Get(Req("b", "", 5));                                                      // get b --rev=5
+  r = Get(Req("b", "", 5));                                                    // get b --rev=5
   EXPECT_EQ(r->header().revision(), 9);
   ExpectKvs(r->kvs(), {{"b", 3, 3, 1, "1"}});
-  EXPECT_TRUE(api::Is(Get(Req("b", "", 100)).status(), EtcdError::kFutureRev));  // --rev=100
+  EXPECT_TRUE(api::Is(Get(Req("b", "", 100)).status(), EtcdError::kFutureRev));   // --rev=100
   cr = Apply([&](auto& b, auto*) { return applier_.ApplyCompaction(b, comp); });  // compaction 5
   EXPECT_TRUE(api::Is(cr.status(), EtcdError::kCompacted));
   comp.set_revision(100);  // compaction 100
@@ -201,15 +201,14 @@ TEST_F(EtcdSequence, MatchesRecordedEtcd34Output) {
   EXPECT_EQ(pr.status(), Status(Code::kInvalidArgument, "etcdserver: key not found"));
   etcdserverpb::PutRequest empty;  // put "" x
   empty.set_value("x");
-  EXPECT_EQ(ValidatePut(empty),
-            Status(Code::kInvalidArgument, "etcdserver: key is not provided"));
+  EXPECT_EQ(ValidatePut(empty), Status(Code::kInvalidArgument, "etcdserver: key is not provided"));
 
   // txn: put x 1; del x  → duplicate key;  put x 1; del w z → duplicate key
   etcdserverpb::TxnRequest dup;
   dup.add_success()->mutable_request_put()->set_key("x");
   dup.add_success()->mutable_request_delete_range()->set_key("x");
-  EXPECT_EQ(ValidateTxn(dup), Status(Code::kInvalidArgument,
-                                     "etcdserver: duplicate key given in txn request"));
+  EXPECT_EQ(ValidateTxn(dup),
+            Status(Code::kInvalidArgument, "etcdserver: duplicate key given in txn request"));
   dup.mutable_success(1)->mutable_request_delete_range()->set_key("w");
   dup.mutable_success(1)->mutable_request_delete_range()->set_range_end("z");
   EXPECT_TRUE(api::Is(ValidateTxn(dup), EtcdError::kDuplicateKey));

@@ -10,8 +10,8 @@
 namespace etcdpp::apply {
 namespace {
 
-using api::EtcdError;
 using api::Err;
+using api::EtcdError;
 using etcdserverpb::Compare;
 using etcdserverpb::RangeRequest;
 using etcdserverpb::RequestOp;
@@ -73,8 +73,7 @@ Result<etcdserverpb::RangeResponse> RangeImpl(const Reader& reader, const RangeR
   int64_t limit = r.limit();
   // Sorting and filtering need every key; the limit is applied afterwards.
   if (r.sort_order() != RangeRequest::NONE || r.min_mod_revision() != 0 ||
-      r.max_mod_revision() != 0 || r.min_create_revision() != 0 ||
-      r.max_create_revision() != 0) {
+      r.max_mod_revision() != 0 || r.min_create_revision() != 0 || r.max_create_revision() != 0) {
     limit = 0;
   }
   // One more than asked tells whether there are more.
@@ -89,7 +88,9 @@ Result<etcdserverpb::RangeResponse> RangeImpl(const Reader& reader, const RangeR
   if (!rr.ok()) return api::ToClientStatus(rr.status());
   std::vector<mvcc::KeyValue>& kvs = rr->kvs;
 
-  auto prune = [&](auto drop) { kvs.erase(std::remove_if(kvs.begin(), kvs.end(), drop), kvs.end()); };
+  auto prune = [&](auto drop) {
+    kvs.erase(std::remove_if(kvs.begin(), kvs.end(), drop), kvs.end());
+  };
   if (r.max_mod_revision() != 0) {
     prune([&](const mvcc::KeyValue& kv) { return kv.mod_revision > r.max_mod_revision(); });
   }
@@ -97,14 +98,10 @@ Result<etcdserverpb::RangeResponse> RangeImpl(const Reader& reader, const RangeR
     prune([&](const mvcc::KeyValue& kv) { return kv.mod_revision < r.min_mod_revision(); });
   }
   if (r.max_create_revision() != 0) {
-    prune([&](const mvcc::KeyValue& kv) {
-      return kv.create_revision > r.max_create_revision();
-    });
+    prune([&](const mvcc::KeyValue& kv) { return kv.create_revision > r.max_create_revision(); });
   }
   if (r.min_create_revision() != 0) {
-    prune([&](const mvcc::KeyValue& kv) {
-      return kv.create_revision < r.min_create_revision();
-    });
+    prune([&](const mvcc::KeyValue& kv) { return kv.create_revision < r.min_create_revision(); });
   }
 
   auto order = r.sort_order();
@@ -115,11 +112,16 @@ Result<etcdserverpb::RangeResponse> RangeImpl(const Reader& reader, const RangeR
   if (order == RangeRequest::ASCEND || order == RangeRequest::DESCEND) {
     auto less = [&](const mvcc::KeyValue& a, const mvcc::KeyValue& b) {
       switch (r.sort_target()) {
-        case RangeRequest::VERSION: return a.version < b.version;
-        case RangeRequest::CREATE: return a.create_revision < b.create_revision;
-        case RangeRequest::MOD: return a.mod_revision < b.mod_revision;
-        case RangeRequest::VALUE: return a.value < b.value;
-        default: return a.key < b.key;
+        case RangeRequest::VERSION:
+          return a.version < b.version;
+        case RangeRequest::CREATE:
+          return a.create_revision < b.create_revision;
+        case RangeRequest::MOD:
+          return a.mod_revision < b.mod_revision;
+        case RangeRequest::VALUE:
+          return a.value < b.value;
+        default:
+          return a.key < b.key;
       }
     };
     // Stable, so ties stay in key order (Go's sort.Sort is stable on the ≤ 12-element inputs
@@ -127,8 +129,9 @@ Result<etcdserverpb::RangeResponse> RangeImpl(const Reader& reader, const RangeR
     if (order == RangeRequest::ASCEND) {
       std::stable_sort(kvs.begin(), kvs.end(), less);
     } else {
-      std::stable_sort(kvs.begin(), kvs.end(),
-                       [&](const mvcc::KeyValue& a, const mvcc::KeyValue& b) { return less(b, a); });
+      std::stable_sort(
+          kvs.begin(), kvs.end(),
+          [&](const mvcc::KeyValue& a, const mvcc::KeyValue& b) { return less(b, a); });
     }
   }
 
@@ -174,8 +177,8 @@ Result<etcdserverpb::PutResponse> PutInTxn(mvcc::TxnWrite& t, const Reader& read
 }
 
 // etcd's applierV3backend.DeleteRange on an open transaction.
-Result<etcdserverpb::DeleteRangeResponse> DeleteInTxn(
-    mvcc::TxnWrite& t, const Reader& reader, const etcdserverpb::DeleteRangeRequest& d) {
+Result<etcdserverpb::DeleteRangeResponse> DeleteInTxn(mvcc::TxnWrite& t, const Reader& reader,
+                                                      const etcdserverpb::DeleteRangeRequest& d) {
   etcdserverpb::DeleteRangeResponse resp;
   resp.mutable_header();
   if (d.prev_kv()) {
@@ -203,8 +206,9 @@ bool CompareKv(const Compare& c, const mvcc::KeyValue& kv) {
       break;
     }
     case Compare::CREATE:
-      result = CompareInt(kv.create_revision,
-                          c.target_union_case() == Compare::kCreateRevision ? c.create_revision() : 0);
+      result =
+          CompareInt(kv.create_revision,
+                     c.target_union_case() == Compare::kCreateRevision ? c.create_revision() : 0);
       break;
     case Compare::MOD:
       result = CompareInt(kv.mod_revision,
@@ -220,11 +224,16 @@ bool CompareKv(const Compare& c, const mvcc::KeyValue& kv) {
       break;
   }
   switch (c.result()) {
-    case Compare::EQUAL: return result == 0;
-    case Compare::NOT_EQUAL: return result != 0;
-    case Compare::GREATER: return result > 0;
-    case Compare::LESS: return result < 0;
-    default: return true;
+    case Compare::EQUAL:
+      return result == 0;
+    case Compare::NOT_EQUAL:
+      return result != 0;
+    case Compare::GREATER:
+      return result > 0;
+    case Compare::LESS:
+      return result < 0;
+    default:
+      return true;
   }
 }
 
@@ -280,13 +289,20 @@ void NewTxnResp(const TxnRequest& r, const std::vector<bool>& path, size_t* pos,
   for (const RequestOp& op : ok ? r.success() : r.failure()) {
     auto* out = resp->add_responses();
     switch (op.request_case()) {
-      case RequestOp::kRequestRange: out->mutable_response_range(); break;
-      case RequestOp::kRequestPut: out->mutable_response_put(); break;
-      case RequestOp::kRequestDeleteRange: out->mutable_response_delete_range(); break;
+      case RequestOp::kRequestRange:
+        out->mutable_response_range();
+        break;
+      case RequestOp::kRequestPut:
+        out->mutable_response_put();
+        break;
+      case RequestOp::kRequestDeleteRange:
+        out->mutable_response_delete_range();
+        break;
       case RequestOp::kRequestTxn:
         NewTxnResp(op.request_txn(), path, pos, out->mutable_response_txn());
         break;
-      default: break;
+      default:
+        break;
     }
   }
 }

@@ -41,7 +41,6 @@ class KvApplyTest : public ::testing::Test {
     return resp.ok() ? *resp : etcdserverpb::PutResponse();
   }
 
-
   etcdserverpb::RangeResponse Range(RangeRequest r) {
     auto v = ts_.store().Read();
     CHECK(v.ok());
@@ -136,10 +135,10 @@ TEST_F(KvApplyTest, DeleteRangeWithPrevKvs) {
 }
 
 TEST_F(KvApplyTest, RangeLimitSortAndFilters) {
-  Put("a", "z");   // 2
-  Put("b", "y");   // 3
-  Put("c", "x");   // 4
-  Put("a", "w");   // 5: a version 2
+  Put("a", "z");  // 2
+  Put("b", "y");  // 3
+  Put("c", "x");  // 4
+  Put("a", "w");  // 5: a version 2
   auto r = Req("a", std::string(1, '\0'));
   r.set_limit(2);
   auto resp = Range(r);

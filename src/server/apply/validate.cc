@@ -10,8 +10,8 @@
 namespace etcdpp::apply {
 namespace {
 
-using api::EtcdError;
 using api::Err;
+using api::EtcdError;
 using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 

@@ -76,8 +76,8 @@ TEST(Validate, TooManyOpsCountsEachListAndNestedRemainders) {
   EXPECT_TRUE(Is(ValidateTxn(Txn({Put("a"), Put("b")}), 1), EtcdError::kTooManyOps));
   // A nested txn gets what the outer level left: 3 - 2 = 1 here.
   EXPECT_TRUE(ValidateTxn(Txn({Put("a"), Nested({Put("b")})}), 3).ok());
-  EXPECT_TRUE(Is(ValidateTxn(Txn({Put("a"), Nested({Put("b"), Put("c")})}), 3),
-                 EtcdError::kTooManyOps));
+  EXPECT_TRUE(
+      Is(ValidateTxn(Txn({Put("a"), Nested({Put("b"), Put("c")})}), 3), EtcdError::kTooManyOps));
 }
 
 TEST(Validate, EmptyRequestOpIsKeyNotFoundAsInEtcd) {
@@ -96,11 +96,10 @@ TEST(Validate, DuplicateKeys) {
   // Nested: the same key in both branches of a nested txn is fine, not beside an outer put.
   EXPECT_TRUE(ValidateTxn(Txn({Nested({Put("a")}, {Put("a")})})).ok());
   EXPECT_TRUE(Is(ValidateTxn(Txn({Nested({Put("a")}), Put("a")})), EtcdError::kDuplicateKey));
-  EXPECT_TRUE(Is(ValidateTxn(Txn({Nested({Put("a")}), Nested({}, {Put("a")})})),
-                 EtcdError::kDuplicateKey));
+  EXPECT_TRUE(
+      Is(ValidateTxn(Txn({Nested({Put("a")}), Nested({}, {Put("a")})})), EtcdError::kDuplicateKey));
   EXPECT_TRUE(Is(ValidateTxn(Txn({Del("a"), Nested({Put("a")})})), EtcdError::kDuplicateKey));
-  EXPECT_TRUE(Is(ValidateTxn(Txn({Nested({Del("a", "b")}), Put("a")})),
-                 EtcdError::kDuplicateKey));
+  EXPECT_TRUE(Is(ValidateTxn(Txn({Nested({Del("a", "b")}), Put("a")})), EtcdError::kDuplicateKey));
   // etcd quirk: a from-key delete [k, "\0") is an inverted interval and matches no put
   // (confirmed on etcd 3.4 with python-etcd3: delete q.."\0" + put r in one txn succeeds).
   EXPECT_TRUE(ValidateTxn(Txn({Del("a", std::string(1, '\0')), Put("b")})).ok());
