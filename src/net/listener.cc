@@ -159,7 +159,7 @@ NetServer::NetServer(std::vector<ListenUrl> urls, std::shared_ptr<TlsContext> tl
 }
 
 NetServer::~NetServer() {
-  if (!acceptors_.empty() || live_connections_.load() > 0) Shutdown(std::chrono::milliseconds(0));
+  if (!shut_down_) Shutdown(std::chrono::milliseconds(0));
 }
 
 Status NetServer::Start() {
@@ -280,12 +280,14 @@ void NetServer::OnAccepted(int fd, const ListenUrl& url, const std::string& loca
   info.peer = std::move(peer);
   info.local = local;
   std::shared_ptr<LoopConnections> set = per_loop_[idx];
-  live_connections_.fetch_add(1);
-  bool posted = loop->Post([this, loop, fd, ssl, info = std::move(info), set]() mutable {
+  auto live = live_connections_;
+  live->fetch_add(1);
+  bool posted = loop->Post([loop, fd, ssl, info = std::move(info), set, live,
+                            factory = factory_]() mutable {
     auto conn = std::make_shared<Connection>(
-        loop, fd, ssl, std::move(info), factory_, [this, set](Connection* c) {
+        loop, fd, ssl, std::move(info), std::move(factory), [set, live](Connection* c) {
           set->conns.erase(c);
-          live_connections_.fetch_sub(1);
+          live->fetch_sub(1);
         });
     set->conns.emplace(conn.get(), conn);
     conn->Start();
@@ -293,11 +295,13 @@ void NetServer::OnAccepted(int fd, const ListenUrl& url, const std::string& loca
   if (!posted) {
     if (ssl != nullptr) SSL_free(ssl);
     close(fd);
-    live_connections_.fetch_sub(1);
+    live->fetch_sub(1);
   }
 }
 
 void NetServer::Shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
   stopping_.store(true);
   // Stop accepting: unregister on the accepting loop so no event is in flight for a dead fd.
   if (!acceptors_.empty()) {
@@ -325,12 +329,12 @@ void NetServer::Shutdown(std::chrono::milliseconds grace) {
   for_each_conn([](Connection& c) { c.Shutdown(); });
   // Waiting here is the point of a graceful stop: in-flight calls get `grace` to finish.
   auto deadline = std::chrono::steady_clock::now() + grace;
-  while (live_connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (live_connections_->load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for_each_conn([](Connection& c) { c.Close(Status::Ok()); });
   auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (live_connections_.load() > 0 && std::chrono::steady_clock::now() < hard) {
+  while (live_connections_->load() > 0 && std::chrono::steady_clock::now() < hard) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }

@@ -58,7 +58,7 @@ class NetServer {
   // to close, then closes the rest. Blocking; call from a non-loop thread.
   void Shutdown(std::chrono::milliseconds grace);
 
-  size_t connection_count() const { return live_connections_.load(); }
+  size_t connection_count() const { return live_connections_->load(); }
 
  private:
   class Acceptor;
@@ -72,8 +72,11 @@ class NetServer {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<BoundAddress> bound_;
   std::vector<std::shared_ptr<LoopConnections>> per_loop_;
-  std::atomic<size_t> live_connections_{0};
+  // Shared with the connections' close callbacks, which may outlive a hard shutdown.
+  std::shared_ptr<std::atomic<size_t>> live_connections_ =
+      std::make_shared<std::atomic<size_t>>(0);
   std::atomic<bool> stopping_{false};
+  bool shut_down_ = false;
 };
 
 }  // namespace etcdpp::net

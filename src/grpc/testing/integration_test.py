@@ -224,6 +224,15 @@ class PlainTest(Base):
         self.assertEqual(len(msgs), 100)
         self.assertEqual(sum(len(m) for m in msgs), 100 * 104858)
 
+    def test_python_single_10mib_message(self):
+        ch = grpc.insecure_channel("127.0.0.1:%d" % self.port,
+                                   options=[("grpc.max_receive_message_length", 64 << 20)])
+        s = ch.unary_stream("/etcdpp.test.Echo/ServerStream", request_serializer=IDENT,
+                            response_deserializer=IDENT)
+        msgs = list(s(b"1:10485760", timeout=60))
+        ch.close()
+        self.assertEqual([len(m) for m in msgs], [10485760])
+
     def test_python_bidi(self):
         b = self.channel.stream_stream("/etcdpp.test.Echo/Bidi", request_serializer=IDENT,
                                        response_deserializer=IDENT)
