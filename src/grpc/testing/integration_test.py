@@ -378,6 +378,24 @@ class AutoTlsTest(Base):
         finally:
             server.stop()
 
+    def test_cipher_suites_and_minimum_version(self):
+        server = EchoServer(self.tmp, "--listen-urls=https://127.0.0.1:0",
+                            "--cert-file=" + self.path("server.crt"),
+                            "--key-file=" + self.path("server.key"),
+                            "--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
+        url = "https://127.0.0.1:%d/health" % server.ports[0]
+        base = ["curl", "-sS", "--cacert", self.path("ca.crt"), "--tls-max", "1.2"]
+        try:
+            r = run(base + ["--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256", url])
+            self.assertEqual(r.stdout, '{"health":"true"}', r.stderr)
+            r = run(base + ["--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384", url])
+            self.assertNotEqual(r.returncode, 0)
+            r = run(["curl", "-sS", "--cacert", self.path("ca.crt"), "--tlsv1.1", "--tls-max",
+                     "1.1", url])
+            self.assertNotEqual(r.returncode, 0)
+        finally:
+            server.stop()
+
     def test_bind_conflict_is_reported(self):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
