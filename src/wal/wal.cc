@@ -155,6 +155,39 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::string& dir_in, SnapshotMarker
   return wal;
 }
 
+Result<std::vector<SnapshotMarker>> Wal::ValidSnapshotMarkers(const std::string& dir,
+                                                              const WalOptions& options) {
+  ETCDPP_ASSIGN_OR_RETURN(std::vector<SegmentName> segments, ListSegments(options.fs, dir));
+  if (segments.empty()) return NotFound("wal: no .wal files in " + dir);
+  std::vector<SnapshotMarker> markers;
+  raft::HardState hs;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string path = JoinPath(dir, segments[i].file);
+    ETCDPP_ASSIGN_OR_RETURN(std::string bytes, options.fs->ReadFile(path));
+    SegmentScan scan = ScanRecords(bytes);
+    const bool is_last = i + 1 == segments.size();
+    if (scan.bad && (!is_last || !scan.torn)) {
+      return DataLoss("wal: " + At(path, scan.end_offset) + ": " + scan.reason);
+    }
+    for (const RecordView& rec : scan.records) {
+      if (rec.type == RecordType::kSnapshot) {
+        auto m = DecodeSnapshotMarker(rec.payload);
+        if (!m.ok()) return DataLoss("wal: " + At(path, rec.offset) + ": " + m.status().message());
+        // Segment openings repeat the latest marker; keep each once.
+        if (std::find(markers.begin(), markers.end(), *m) == markers.end()) markers.push_back(*m);
+      } else if (rec.type == RecordType::kHardState) {
+        auto h = DecodeHardState(rec.payload);
+        if (!h.ok()) return DataLoss("wal: " + At(path, rec.offset) + ": " + h.status().message());
+        hs = *h;
+      }
+    }
+  }
+  // A marker above the commit index cannot be a snapshot of committed state (etcd applies the
+  // same filter in wal.ValidSnapshotEntries).
+  std::erase_if(markers, [&](const SnapshotMarker& m) { return m.index > hs.commit; });
+  return markers;
+}
+
 Result<WalContents> Wal::ReadAll() {
   if (state_ != State::kOpened) return FailedPrecondition("wal: ReadAll after Open only, once");
   FileSystem* fs = options_.fs;

@@ -87,6 +87,15 @@ class Wal {
   static Result<std::unique_ptr<Wal>> Open(const std::string& dir, SnapshotMarker from,
                                            const WalOptions& options = {});
 
+  // Returns the snapshot markers recorded in the WAL at `dir` whose index is ≤ the commit index
+  // of the last HardState, oldest first ({0, 0} from the first segment included if still there).
+  // Read-only: takes no lock and repairs nothing (a torn tail just ends the scan). Use it with
+  // Snapshotter::LoadNewestAvailable on restart: a crash between Snapshotter::Save and
+  // Wal::SaveSnapshot leaves a snap file the WAL does not know, which must not be opened from.
+  // Errors: kNotFound if there is no WAL; kDataLoss for corruption before the last segment's tail.
+  static Result<std::vector<SnapshotMarker>> ValidSnapshotMarkers(const std::string& dir,
+                                                                  const WalOptions& options = {});
+
   // Returns true iff `dir` holds at least one .wal file.
   static bool Exists(const std::string& dir, FileSystem* fs = PosixFileSystem());
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "wal/mem_file_system.h"
+#include "wal/snapshotter.h"
 
 namespace etcdpp::wal {
 namespace {
@@ -268,6 +269,30 @@ TEST_F(WalTest, OpenFromSnapshotReturnsOnlyLaterEntries) {
   EXPECT_EQ(Wal::Open(dir_, {}, opts_).status().code(), Code::kNotFound);
 }
 
+TEST_F(WalTest, ReleaseLockToKeepsTheSegmentCoveringTheIndex) {
+  Create();
+  for (uint64_t i = 1; i <= 300; i += 10) ASSERT_TRUE(wal_->Save({}, Range(1, i, i + 9)).ok());
+  std::vector<std::string> segs = Segments();
+  ASSERT_GE(segs.size(), 4u);
+  auto first_index = [](const std::string& name) {
+    return std::stoull(name.substr(17, 16), nullptr, 16);
+  };
+  ASSERT_TRUE(wal_->ReleaseLockTo(LogIndex(0)).ok());
+  EXPECT_EQ(Segments(), segs);
+  // An index inside segment 2 keeps segment 2 and later ones.
+  uint64_t inside = first_index(segs[2]) + 1;
+  ASSERT_TRUE(wal_->ReleaseLockTo(LogIndex(inside)).ok());
+  EXPECT_EQ(Segments(), std::vector<std::string>(segs.begin() + 2, segs.end()));
+  // Far beyond the log: only the last (open) segment stays.
+  ASSERT_TRUE(wal_->ReleaseLockTo(LogIndex(1'000'000)).ok());
+  EXPECT_EQ(Segments(), std::vector<std::string>{segs.back()});
+  ASSERT_TRUE(wal_->Save({}, Range(1, 301, 301)).ok());
+  ASSERT_TRUE(wal_->SaveSnapshot({LogIndex(301), Term(1)}).ok());
+  auto c = Reopen({LogIndex(301), Term(1)});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->entries.empty());
+}
+
 TEST_F(WalTest, SnapshotMarkerMustBeInTheWal) {
   Create();
   ASSERT_TRUE(wal_->Save({}, Range(1, 1, 10)).ok());
@@ -295,6 +320,47 @@ TEST_F(WalTest, LogMayContinueAfterASnapshotBeyondIt) {
   // From an older snapshot the entries up to 100 do not exist: refuse rather than invent them.
   c = Reopen({});
   EXPECT_EQ(c.status().code(), Code::kDataLoss);
+}
+
+TEST_F(WalTest, ValidSnapshotMarkersAreThoseAtOrBelowCommit) {
+  Create();
+  ASSERT_TRUE(wal_->Save(HS(1, 1, 10), Range(1, 1, 20)).ok());
+  ASSERT_TRUE(wal_->SaveSnapshot({LogIndex(5), Term(1)}).ok());
+  ASSERT_TRUE(wal_->SaveSnapshot({LogIndex(10), Term(1)}).ok());
+  ASSERT_TRUE(wal_->SaveSnapshot({LogIndex(15), Term(1)}).ok());  // above commit 10
+  for (uint64_t i = 21; i <= 200; i += 10) ASSERT_TRUE(wal_->Save({}, Range(1, i, i + 9)).ok());
+  auto markers = Wal::ValidSnapshotMarkers(dir_, opts_);  // no lock needed while open
+  ASSERT_TRUE(markers.ok()) << markers.status().ToString();
+  std::vector<SnapshotMarker> want = {
+      {LogIndex(0), Term(0)}, {LogIndex(5), Term(1)}, {LogIndex(10), Term(1)}};
+  EXPECT_EQ(*markers, want);
+}
+
+// Restart after a crash between Snapshotter::Save and Wal::SaveSnapshot: the newest snap file is
+// unknown to the WAL and the restart must pick an older one.
+TEST_F(WalTest, RestartUsesNewestSnapshotTheWalKnows) {
+  Create();
+  Snapshotter snapper("/data/member/snap", &fs_);
+  ASSERT_TRUE(wal_->Save(HS(1, 1, 20), Range(1, 1, 20)).ok());
+  raft::Snapshot s10;
+  s10.metadata.index = LogIndex(10);
+  s10.metadata.term = Term(1);
+  ASSERT_TRUE(snapper.Save(s10).ok());
+  ASSERT_TRUE(wal_->SaveSnapshot({LogIndex(10), Term(1)}).ok());
+  raft::Snapshot s20 = s10;
+  s20.metadata.index = LogIndex(20);
+  ASSERT_TRUE(snapper.Save(s20).ok());
+  fs_.Crash();  // before Wal::SaveSnapshot({20, 1})
+  wal_.reset();
+  EXPECT_EQ(snapper.LoadNewest()->metadata.index, LogIndex(20));
+  auto markers = Wal::ValidSnapshotMarkers(dir_, opts_);
+  ASSERT_TRUE(markers.ok());
+  auto snap = snapper.LoadNewestAvailable(*markers);
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->metadata.index, LogIndex(10));
+  auto c = Reopen({snap->metadata.index, snap->metadata.term});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->entries, Range(1, 11, 20));
 }
 
 // ---- Torn tails: truncated with a warning, then the WAL is usable again. ----
