@@ -76,7 +76,7 @@ class MemFileSystem final : public FileSystem {
   std::map<std::string, std::shared_ptr<Inode>> durable_names_;  // namespace after a crash
   std::set<std::string> dirs_{".", "/"};
   std::set<std::string> locked_dirs_;
-  uint64_t epoch_ = 0;  // bumped by Crash(); stale handles compare against it
+  uint64_t epoch_ = 0;            // bumped by Crash(); stale handles compare against it
   int writes_until_failure_ = 0;  // 0: no failure armed
   int syncs_until_failure_ = 0;
   int sync_count_ = 0;

@@ -53,16 +53,16 @@ struct SnapshotMarker {
 };
 
 struct SegmentHeader {
-  uint64_t seq = 0;          // position of the segment in the WAL, 0-based, contiguous
-  LogIndex first_index;      // index of the first entry the segment may hold
-  uint64_t prev_chain = 0;   // checksum of the last record of segment seq-1 (0 for seq 0)
+  uint64_t seq = 0;         // position of the segment in the WAL, 0-based, contiguous
+  LogIndex first_index;     // index of the first entry the segment may hold
+  uint64_t prev_chain = 0;  // checksum of the last record of segment seq-1 (0 for seq 0)
   friend bool operator==(const SegmentHeader&, const SegmentHeader&) = default;
 };
 
 // Total bytes a record with `payload_bytes` of payload occupies, padding included.
 inline size_t RecordSize(size_t payload_bytes) {
-  return kRecordHeaderBytes + (payload_bytes + kRecordAlignBytes - 1) / kRecordAlignBytes *
-                                  kRecordAlignBytes;
+  return kRecordHeaderBytes +
+         (payload_bytes + kRecordAlignBytes - 1) / kRecordAlignBytes * kRecordAlignBytes;
 }
 
 // Appends one framed record to `out`; returns its checksum (the chain seed of the next record).
@@ -83,7 +83,7 @@ struct RecordView {
   RecordType type;
   std::string_view payload;  // points into the scanned bytes
   uint64_t checksum;
-  uint64_t offset;           // of the record header in the segment
+  uint64_t offset;  // of the record header in the segment
 };
 
 // The outcome of reading the records of one segment.

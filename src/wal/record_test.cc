@@ -18,10 +18,11 @@ std::string Segment(int n, std::vector<uint64_t>* offsets = nullptr, size_t data
     if (offsets) offsets->push_back(out.size());
     return AppendRecord(&out, t, p, chain);
   };
-  uint64_t c = add(RecordType::kSegmentHeader, EncodeSegmentHeader({0, LogIndex(0), 0}),
-                   kSegmentHeaderSeed);
+  uint64_t c =
+      add(RecordType::kSegmentHeader, EncodeSegmentHeader({0, LogIndex(0), 0}), kSegmentHeaderSeed);
   c = add(RecordType::kMetadata, "meta", c);
-  for (int i = 1; i <= n; ++i) c = add(RecordType::kEntry, EncodeEntry(E(1, i, std::string(data_bytes, 'x'))), c);
+  for (int i = 1; i <= n; ++i)
+    c = add(RecordType::kEntry, EncodeEntry(E(1, i, std::string(data_bytes, 'x'))), c);
   return out;
 }
 

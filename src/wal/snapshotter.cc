@@ -12,8 +12,8 @@ namespace {
 
 constexpr uint64_t kSnapMagic = 0x4e53707064637465ULL;  // "etcdppSN" little-endian
 constexpr uint32_t kSnapVersion = 1;
-constexpr size_t kSnapHeaderBytes = 24;   // magic, version, reserved, payload length
-constexpr size_t kSnapTrailerBytes = 8;   // XXH64 of everything before it
+constexpr size_t kSnapHeaderBytes = 24;  // magic, version, reserved, payload length
+constexpr size_t kSnapTrailerBytes = 8;  // XXH64 of everything before it
 // A snap file holds raft metadata plus the v2-store-sized data etcd keeps there; the MVCC state
 // lives in LMDB. 1 GiB rejects a corrupt length without refusing any real file.
 constexpr uint64_t kMaxSnapPayloadBytes = 1ull << 30;
@@ -115,8 +115,7 @@ Result<raft::Snapshot> DecodeSnapshotFile(std::string_view bytes) {
   }
   h.U32();
   uint64_t len = h.U64();
-  if (len > kMaxSnapPayloadBytes ||
-      len != bytes.size() - kSnapHeaderBytes - kSnapTrailerBytes) {
+  if (len > kMaxSnapPayloadBytes || len != bytes.size() - kSnapHeaderBytes - kSnapTrailerBytes) {
     return DataLoss("snap file payload length " + std::to_string(len) + " does not match size " +
                     std::to_string(bytes.size()));
   }
@@ -142,13 +141,14 @@ Result<raft::Snapshot> DecodeSnapshotFile(std::string_view bytes) {
 Status Snapshotter::Save(const raft::Snapshot& snap) {
   if (snap.empty()) return Status::Ok();
   ETCDPP_RETURN_IF_ERROR(fs_->CreateDirs(dir_));
-  const std::string path = JoinPath(dir_, SnapshotFileName(snap.metadata.term,
-                                                           snap.metadata.index));
+  const std::string path =
+      JoinPath(dir_, SnapshotFileName(snap.metadata.term, snap.metadata.index));
   const std::string tmp = path + ".tmp";
   if (fs_->Exists(tmp)) ETCDPP_RETURN_IF_ERROR(fs_->Remove(tmp));
   std::string bytes = EncodeSnapshotFile(snap);
   {
-    ETCDPP_ASSIGN_OR_RETURN(std::unique_ptr<File> f, fs_->OpenFile(tmp, OpenMode::kCreateExclusive));
+    ETCDPP_ASSIGN_OR_RETURN(std::unique_ptr<File> f,
+                            fs_->OpenFile(tmp, OpenMode::kCreateExclusive));
     ETCDPP_RETURN_IF_ERROR(f->WriteAt(0, bytes));
     ETCDPP_RETURN_IF_ERROR(f->Sync());
   }

@@ -90,7 +90,8 @@ TEST_F(SnapshotterTest, LoadNewestAvailableMatchesWalMarkers) {
 TEST_F(SnapshotterTest, FileWhoseContentDisagreesWithItsNameIsBroken) {
   ASSERT_TRUE(snapper_.Save(Snap(1, 10)).ok());
   ASSERT_TRUE(fs_.Rename(dir_ + "/0000000000000001-000000000000000a.snap",
-                         dir_ + "/0000000000000001-000000000000000b.snap").ok());
+                         dir_ + "/0000000000000001-000000000000000b.snap")
+                  .ok());
   EXPECT_EQ(snapper_.LoadNewest().status().code(), Code::kNotFound);
   EXPECT_TRUE(fs_.Exists(dir_ + "/0000000000000001-000000000000000b.snap.broken"));
 }

@@ -118,8 +118,8 @@ Result<std::unique_ptr<Wal>> Wal::Create(const std::string& dir_in, std::string_
   ETCDPP_ASSIGN_OR_RETURN(wal->lock_, fs->LockDir(dir));
   wal->segments_.push_back({0, LogIndex(0), SegmentFileName(0, LogIndex(0))});
   // The handle still names the file under "<dir>.tmp"; reopen it under its final path.
-  ETCDPP_ASSIGN_OR_RETURN(wal->tail_, fs->OpenFile(JoinPath(dir, wal->segments_[0].file),
-                                                   OpenMode::kExisting));
+  ETCDPP_ASSIGN_OR_RETURN(wal->tail_,
+                          fs->OpenFile(JoinPath(dir, wal->segments_[0].file), OpenMode::kExisting));
 
   wal->tail_offset_ = tail;
   wal->tail_header_end_ = tail;
@@ -148,8 +148,8 @@ Result<std::unique_ptr<Wal>> Wal::Open(const std::string& dir_in, SnapshotMarker
   }
   if (!found) {
     return NotFound("wal: no segment in " + dir + " covers snapshot index " +
-                    std::to_string(from.index.value()) + " (first is " +
-                    wal->segments_[0].file + ")");
+                    std::to_string(from.index.value()) + " (first is " + wal->segments_[0].file +
+                    ")");
   }
   wal->from_ = from;
   return wal;
@@ -194,8 +194,8 @@ Result<WalContents> Wal::ReadAll() {
   WalContents out;
   bool have_metadata = false;
   bool found_snapshot = false;
-  uint64_t last = 0;             // index of the last entry (or snapshot marker) seen
-  uint64_t prev_chain = 0;       // chain value at the end of the previous segment
+  uint64_t last = 0;        // index of the last entry (or snapshot marker) seen
+  uint64_t prev_chain = 0;  // chain value at the end of the previous segment
   const uint64_t from = from_.index.value();
   uint64_t tail_end = 0, tail_chain = 0;
   bool tail_torn = false;
@@ -222,11 +222,10 @@ Result<WalContents> Wal::ReadAll() {
     // Every segment is created complete (temp name, fsync, rename), so its opening block —
     // header, metadata, [hard state], snapshot marker — can only be missing through damage.
     const auto& recs = scan.records;
-    const bool opening_complete =
-        recs.size() >= 3 && recs[1].type == RecordType::kMetadata &&
-        (recs[2].type == RecordType::kSnapshot ||
-         (recs.size() >= 4 && recs[2].type == RecordType::kHardState &&
-          recs[3].type == RecordType::kSnapshot));
+    const bool opening_complete = recs.size() >= 3 && recs[1].type == RecordType::kMetadata &&
+                                  (recs[2].type == RecordType::kSnapshot ||
+                                   (recs.size() >= 4 && recs[2].type == RecordType::kHardState &&
+                                    recs[3].type == RecordType::kSnapshot));
     if (!opening_complete) {
       uint64_t off = recs.size() > 1 ? recs[1].offset : scan.end_offset;
       return DataLoss("wal: " + At(path, off) +
@@ -359,7 +358,8 @@ Result<WalContents> Wal::ReadAll() {
 
 Status Wal::CheckWritable() const {
   if (!sticky_.ok()) return sticky_;
-  if (state_ == State::kOpened) return FailedPrecondition("wal: ReadAll must succeed before writes");
+  if (state_ == State::kOpened)
+    return FailedPrecondition("wal: ReadAll must succeed before writes");
   if (state_ == State::kClosed) return FailedPrecondition("wal: closed");
   return Status::Ok();
 }
@@ -381,13 +381,13 @@ Status Wal::WriteNewSegment(const std::string& dir, uint64_t seq, LogIndex first
   const std::string final_path = JoinPath(dir, name);
   const std::string tmp_path = final_path + std::string(kTmpSuffix);
   if (fs->Exists(tmp_path)) ETCDPP_RETURN_IF_ERROR(fs->Remove(tmp_path));
-  ETCDPP_ASSIGN_OR_RETURN(std::unique_ptr<File> f, fs->OpenFile(tmp_path,
-                                                                OpenMode::kCreateExclusive));
+  ETCDPP_ASSIGN_OR_RETURN(std::unique_ptr<File> f,
+                          fs->OpenFile(tmp_path, OpenMode::kCreateExclusive));
   ETCDPP_RETURN_IF_ERROR(f->Preallocate(options_.segment_size_bytes));
   std::string buf;
-  uint64_t c = AppendRecord(&buf, RecordType::kSegmentHeader,
-                            EncodeSegmentHeader({seq, first_index, prev_chain}),
-                            kSegmentHeaderSeed);
+  uint64_t c =
+      AppendRecord(&buf, RecordType::kSegmentHeader,
+                   EncodeSegmentHeader({seq, first_index, prev_chain}), kSegmentHeaderSeed);
   c = AppendRecord(&buf, RecordType::kMetadata, metadata_, c);
   if (!hard_state_.empty()) {
     c = AppendRecord(&buf, RecordType::kHardState, EncodeHardState(hard_state_), c);
@@ -446,9 +446,9 @@ Status Wal::Save(const raft::HardState& hard_state, std::span<const raft::Entry>
   if (entries.empty() && !hs_changed) return Status::Ok();
   // etcd's raft.MustSync: entries, a new term or a vote must be durable before any message
   // depending on them is sent; a commit index alone may be lost and re-learned.
-  const bool must_sync = !entries.empty() ||
-                         (hs_changed && (hard_state.term != hard_state_.term ||
-                                         hard_state.vote != hard_state_.vote));
+  const bool must_sync =
+      !entries.empty() ||
+      (hs_changed && (hard_state.term != hard_state_.term || hard_state.vote != hard_state_.vote));
 
   size_t bytes = hs_changed ? RecordSize(kHardStatePayloadBytes) : 0;
   for (const auto& e : entries) bytes += RecordSize(EntryPayloadSize(e));
@@ -459,7 +459,8 @@ Status Wal::Save(const raft::HardState& hard_state, std::span<const raft::Entry>
   buffer_.clear();
   buffer_.reserve(bytes);
   uint64_t chain = chain_;
-  for (const auto& e : entries) chain = AppendRecord(&buffer_, RecordType::kEntry, EncodeEntry(e), chain);
+  for (const auto& e : entries)
+    chain = AppendRecord(&buffer_, RecordType::kEntry, EncodeEntry(e), chain);
   if (hs_changed) {
     chain = AppendRecord(&buffer_, RecordType::kHardState, EncodeHardState(hard_state), chain);
   }

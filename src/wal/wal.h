@@ -65,9 +65,9 @@ struct WalOptions {
 
 // What ReadAll recovers.
 struct WalContents {
-  std::string metadata;               // as given to Create
-  raft::HardState hard_state;         // the last one saved (empty if none)
-  std::vector<raft::Entry> entries;   // entries after the snapshot given to Open, contiguous
+  std::string metadata;              // as given to Create
+  raft::HardState hard_state;        // the last one saved (empty if none)
+  std::vector<raft::Entry> entries;  // entries after the snapshot given to Open, contiguous
 };
 
 class Wal {
@@ -175,13 +175,13 @@ class Wal {
   // End of the records a fresh segment starts with; a tail that holds nothing past it is never
   // cut (cutting it would not make room). 0 once the tail holds an entry.
   uint64_t tail_header_end_ = 0;
-  uint64_t chain_ = 0;          // checksum of the last record written
-  bool unsynced_ = false;       // bytes written since the last fdatasync
+  uint64_t chain_ = 0;     // checksum of the last record written
+  bool unsynced_ = false;  // bytes written since the last fdatasync
   LogIndex last_index_;
   std::string metadata_;
   raft::HardState hard_state_;
-  SnapshotMarker snapshot_;     // newest marker in the log
-  std::string buffer_;          // reused encoding buffer of Save
+  SnapshotMarker snapshot_;  // newest marker in the log
+  std::string buffer_;       // reused encoding buffer of Save
 };
 
 // Builds the etcd-style segment file name "%016x-%016x.wal".

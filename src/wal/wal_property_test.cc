@@ -60,8 +60,8 @@ void ReopenAndCheck(Harness& h, bool crash) {
     // A sticky WAL has refused to sync; only a restart (which may lose what it refused) is honest.
     h.fs.Crash();
   }
-  RC_LOG() << (crash ? "crash" : "close") << " and reopen from snapshot "
-            << h.model.snap.index << "\n";
+  RC_LOG() << (crash ? "crash" : "close") << " and reopen from snapshot " << h.model.snap.index
+           << "\n";
   auto w = Wal::Open(kDir, h.model.snap, h.opts);
   if (!w.ok()) RC_FAIL(w.status().ToString());
   h.wal = std::move(w).value();
@@ -90,8 +90,8 @@ void ReopenAndCheck(Harness& h, bool crash) {
 
 std::vector<Entry> GenBatch(const Model& m, uint64_t term) {
   uint64_t lo = m.snap.index.value() + 1;
-  uint64_t first = *rc::gen::inRange<uint64_t>(std::max<uint64_t>(lo, m.last() > 5 ? m.last() - 5 : 1),
-                                               m.last() + 2);
+  uint64_t first = *rc::gen::inRange<uint64_t>(
+      std::max<uint64_t>(lo, m.last() > 5 ? m.last() - 5 : 1), m.last() + 2);
   first = std::max(first, lo);
   size_t n = *rc::gen::inRange<size_t>(1, 20);
   std::vector<Entry> batch;
@@ -119,9 +119,10 @@ RC_GTEST_PROP(WalPropertyTest, RecoversExactlyWhatWasSynced, ()) {
     if (op < 55) {
       if (*rc::gen::inRange(0, 4) == 0) ++term;  // a new leader, maybe overwriting a suffix
       auto batch = GenBatch(m, term);
-      HardState hs{Term(term), raft::NodeId(1), LogIndex(std::min(m.last(), m.hs.commit.value() + 1))};
+      HardState hs{Term(term), raft::NodeId(1),
+                   LogIndex(std::min(m.last(), m.hs.commit.value() + 1))};
       RC_LOG() << "save " << batch.front().index << ".." << batch.back().index << " term " << term
-                << "\n";
+               << "\n";
       Status s = h.wal->Save(hs, batch);
       if (!s.ok()) RC_FAIL(s.ToString());
       m.Apply(batch);

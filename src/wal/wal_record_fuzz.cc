@@ -52,8 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string edited = *reference;
     size_t i = 1;
     for (; i + 3 <= size; i += 3) {
-      size_t off = (static_cast<size_t>(data[i]) | static_cast<size_t>(data[i + 1]) << 8) %
-                   edited.size();
+      size_t off =
+          (static_cast<size_t>(data[i]) | static_cast<size_t>(data[i + 1]) << 8) % edited.size();
       edited[off] = static_cast<char>(edited[off] ^ data[i + 2]);
     }
     if (i < size) edited.resize(edited.size() - data[i] * 16 % edited.size());

@@ -39,7 +39,10 @@ constexpr uint64_t kSmallSegmentBytes = 4096;
 
 class WalTest : public ::testing::Test {
  protected:
-  WalTest() { opts_.fs = &fs_; opts_.segment_size_bytes = kSmallSegmentBytes; }
+  WalTest() {
+    opts_.fs = &fs_;
+    opts_.segment_size_bytes = kSmallSegmentBytes;
+  }
 
   void Create() {
     auto w = Wal::Create(dir_, "meta", opts_);
@@ -146,9 +149,11 @@ TEST_F(WalTest, LayoutMatchesTheFileFormatsDocExample) {
   SegmentScan scan = ScanRecords(bytes);
   ASSERT_FALSE(scan.bad) << scan.reason;
   ASSERT_EQ(scan.records.size(), 5u);
-  std::vector<std::pair<RecordType, uint64_t>> want = {
-      {RecordType::kSegmentHeader, 0}, {RecordType::kMetadata, 56}, {RecordType::kSnapshot, 80},
-      {RecordType::kEntry, 112},       {RecordType::kHardState, 160}};
+  std::vector<std::pair<RecordType, uint64_t>> want = {{RecordType::kSegmentHeader, 0},
+                                                       {RecordType::kMetadata, 56},
+                                                       {RecordType::kSnapshot, 80},
+                                                       {RecordType::kEntry, 112},
+                                                       {RecordType::kHardState, 160}};
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(scan.records[i].type, want[i].first) << i;
     EXPECT_EQ(scan.records[i].offset, want[i].second) << i;
@@ -255,7 +260,8 @@ TEST_F(WalTest, BatchLargerThanASegmentIsWrittenWhole) {
 
 TEST_F(WalTest, OpenFromSnapshotReturnsOnlyLaterEntries) {
   Create();
-  for (uint64_t i = 1; i <= 200; i += 10) ASSERT_TRUE(wal_->Save(HS(1, 1, i), Range(1, i, i + 9)).ok());
+  for (uint64_t i = 1; i <= 200; i += 10)
+    ASSERT_TRUE(wal_->Save(HS(1, 1, i), Range(1, i, i + 9)).ok());
   ASSERT_TRUE(wal_->SaveSnapshot({LogIndex(150), Term(1)}).ok());
   size_t before = Segments().size();
   ASSERT_TRUE(wal_->ReleaseLockTo(LogIndex(150)).ok());
@@ -640,8 +646,8 @@ TEST_F(WalTest, FailedSegmentCutIsSticky) {
 TEST_F(WalTest, LeftoverTempSegmentIsIgnored) {
   Create();
   ASSERT_TRUE(wal_->Save({}, Range(1, 1, 3)).ok());
-  auto f = fs_.OpenFile(dir_ + "/0000000000000001-0000000000000004.wal.tmp",
-                        OpenMode::kCreateExclusive);
+  auto f =
+      fs_.OpenFile(dir_ + "/0000000000000001-0000000000000004.wal.tmp", OpenMode::kCreateExclusive);
   ASSERT_TRUE(f.ok());
   ASSERT_TRUE((*f)->WriteAt(0, "garbage").ok());
   auto c = Reopen();
