@@ -115,6 +115,28 @@ TEST_F(WalTest, CreateRefusesExistingWal) {
   EXPECT_EQ(w.status().code(), Code::kAlreadyExists);
 }
 
+TEST_F(WalTest, CreateInAnExistingEmptyDirectory) {
+  ASSERT_TRUE(fs_.CreateDirs(dir_).ok());  // e.g. a --wal-dir the operator made
+  Create();
+  EXPECT_EQ(Segments().size(), 1u);
+  ASSERT_TRUE(wal_->Save({}, Range(1, 1, 2)).ok());
+  auto c = Reopen();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->entries, Range(1, 1, 2));
+}
+
+TEST_F(WalTest, LeftoverTempDirectoryFromACrashedCreateIsReplaced) {
+  ASSERT_TRUE(fs_.CreateDirs(dir_ + ".tmp").ok());
+  auto f = fs_.OpenFile(dir_ + ".tmp/0000000000000000-0000000000000000.wal",
+                        OpenMode::kCreateExclusive);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->WriteAt(0, "half a segment").ok());
+  Create();
+  auto c = Reopen();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->metadata, "meta");
+}
+
 TEST_F(WalTest, SecondOpenIsRefusedByTheLock) {
   Create();
   auto w = Wal::Open(dir_, {}, opts_);
