@@ -326,6 +326,29 @@ TEST_F(GrpcServerTest, StopSendsGoawayAndLetsInFlightCallsFinish) {
   server_.reset();
 }
 
+TEST_F(GrpcServerTest, KeepalivePingsAnIdleClientAndKeepsItOpen) {
+  server_->Stop(std::chrono::milliseconds(0));
+  ServerOptions o;
+  o.http.keepalive_interval = std::chrono::milliseconds(20);
+  o.http.keepalive_timeout = std::chrono::milliseconds(5000);
+  StartServer(o);
+  auto c = H2TestClient::Connect(port_);
+  // An idle client that answers PINGs is never dropped, however many PINGs it gets.
+  ASSERT_TRUE(c->PumpUntil([&] { return c->pings_received() >= 3; }));
+  EXPECT_FALSE(c->connection_closed());
+  EXPECT_EQ(c->Unary("/t.S/Echo", "alive").Trailer("grpc-status"), "0");
+}
+
+TEST_F(GrpcServerTest, KeepaliveClosesAPeerThatNeverAnswers) {
+  server_->Stop(std::chrono::milliseconds(0));
+  ServerOptions o;
+  o.http.keepalive_interval = std::chrono::milliseconds(20);
+  o.http.keepalive_timeout = std::chrono::milliseconds(20);
+  StartServer(o);
+  auto c = H2TestClient::Connect(port_);
+  EXPECT_TRUE(c->WaitForCloseWithoutAnswering());
+}
+
 TEST_F(GrpcServerTest, MaxConcurrentStreamsIsAdvertisedAndEnforced) {
   server_->Stop(std::chrono::milliseconds(0));
   ServerOptions o;

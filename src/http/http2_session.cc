@@ -163,7 +163,43 @@ Status Http2Session::Init() {
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 3);
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
                                         static_cast<int32_t>(options_.connection_window_bytes));
+  last_activity_ = std::chrono::steady_clock::now();
+  if (options_.keepalive_interval.count() > 0) {
+    ArmKeepalive(last_activity_ + options_.keepalive_interval);
+  }
   return Status::Ok();
+}
+
+void Http2Session::ArmKeepalive(std::chrono::steady_clock::time_point when) {
+  std::weak_ptr<Http2Session> weak = weak_from_this();
+  keepalive_timer_ = loop_->RunAt(when, [weak] {
+    if (auto self = weak.lock()) {
+      self->keepalive_timer_ = 0;
+      self->OnKeepaliveTimer();
+    }
+  });
+}
+
+void Http2Session::OnKeepaliveTimer() {
+  if (closed_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (ping_sent_at_) {
+    if (last_activity_ < *ping_sent_at_) {
+      spdlog::warn("http2 keepalive: no reply to PING within {} ms, closing peer={}",
+                   options_.keepalive_timeout.count(), conn_->info().peer);
+      conn_->Close(Unavailable("keepalive timeout"));
+      return;
+    }
+    ping_sent_at_.reset();
+  }
+  if (now - last_activity_ >= options_.keepalive_interval) {
+    nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
+    ping_sent_at_ = now;
+    Kick();
+    ArmKeepalive(now + options_.keepalive_timeout);
+    return;
+  }
+  ArmKeepalive(last_activity_ + options_.keepalive_interval);
 }
 
 void Http2Session::Kick() {
@@ -171,6 +207,13 @@ void Http2Session::Kick() {
 }
 
 Status Http2Session::OnRead(std::string_view data) {
+  last_activity_ = std::chrono::steady_clock::now();
+  if (ping_sent_at_) {
+    // Any bytes prove the peer alive: back to the idle interval (rare path, once per PING).
+    ping_sent_at_.reset();
+    if (keepalive_timer_ != 0) loop_->CancelTimer(keepalive_timer_);
+    ArmKeepalive(last_activity_ + options_.keepalive_interval);
+  }
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data.data()),
                                        data.size());
   Kick();
@@ -214,6 +257,10 @@ void Http2Session::OnShutdown() {
 
 void Http2Session::OnClose() {
   closed_ = true;
+  if (keepalive_timer_ != 0) {
+    loop_->CancelTimer(keepalive_timer_);
+    keepalive_timer_ = 0;
+  }
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) {

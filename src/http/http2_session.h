@@ -14,7 +14,9 @@
 #include <nghttp2/nghttp2.h>
 
 #include <deque>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -55,6 +57,8 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
                const HttpOptions& options);
   Status Init();
   void Kick();  // ask the connection to flush soon
+  void ArmKeepalive(std::chrono::steady_clock::time_point when);
+  void OnKeepaliveTimer();
   void Dispatch(Stream* s);
   void RunHttpHandler(Stream* s);
 
@@ -78,6 +82,10 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   bool closed_ = false;
   bool shutting_down_ = false;
+  // Keepalive: time of the last bytes from the peer; a PING is outstanding iff ping_sent_at_ set.
+  std::chrono::steady_clock::time_point last_activity_;
+  std::optional<std::chrono::steady_clock::time_point> ping_sent_at_;
+  net::EventLoop::TimerId keepalive_timer_ = 0;
   bool goaway_sent_ = false;
 };
 

@@ -1,6 +1,7 @@
 // Limits of the HTTP layer, one place (values and reasons).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -20,7 +21,12 @@ struct HttpOptions {
   // Largest plain-HTTP request body (JSON gateway). etcd's gateway accepts what becomes a
   // --max-request-bytes message; JSON+base64 inflates it, so 2x the default 1.5 MiB + slack.
   size_t max_http_body_bytes = 4 * 1024 * 1024;
-  // Requests an HTTP/1.1 connection may pipeline before we stop reading: one at a time.
+  // etcd --grpc-keepalive-interval / --grpc-keepalive-timeout: after this long without any
+  // bytes from the client, the server sends an HTTP/2 PING; without any reply within the timeout
+  // the connection is closed (a dead peer, not an idle one: healthy idle clients answer PINGs).
+  // etcd's defaults: 2 h and 20 s. Zero interval disables it.
+  std::chrono::milliseconds keepalive_interval{std::chrono::hours(2)};
+  std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(20)};
 };
 
 }  // namespace etcdpp::http

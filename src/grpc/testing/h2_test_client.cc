@@ -88,7 +88,13 @@ std::unique_ptr<H2TestClient> H2TestClient::Connect(int port, Options options) {
       cbs, [](nghttp2_session*, const nghttp2_frame* f, void* u) -> int {
         auto* self = static_cast<H2TestClient*>(u);
         if (f->hd.type == NGHTTP2_GOAWAY) self->goaway_ = true;
-        if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) self->ping_acked_ = true;
+        if (f->hd.type == NGHTTP2_PING) {
+          if (f->hd.flags & NGHTTP2_FLAG_ACK) {
+            self->ping_acked_ = true;
+          } else {
+            self->pings_received_++;
+          }
+        }
         return 0;
       });
   nghttp2_option* opt;
@@ -210,6 +216,21 @@ bool H2TestClient::PumpUntil(const std::function<bool()>& pred) {
     ReadOnce(50);
   }
   return true;
+}
+
+bool H2TestClient::WaitForCloseWithoutAnswering() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSafetyTimeoutMs);
+  char buf[65536];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      eof_ = true;
+      return true;
+    }
+  }
+  return false;
 }
 
 StreamResult& H2TestClient::Wait(int32_t stream) {

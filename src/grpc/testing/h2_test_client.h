@@ -61,6 +61,11 @@ class H2TestClient {
   StreamResult& Wait(int32_t stream);  // PumpUntil(closed)
   StreamResult& result(int32_t stream) { return streams_[stream]; }
   bool goaway_received() const { return goaway_; }
+  // PING frames (not ACKs) received from the server; nghttp2 ACKs them while we pump.
+  int pings_received() const { return pings_received_; }
+  // Reads raw bytes without processing or answering anything (a dead peer) until the server
+  // closes the connection; returns true on EOF within the safety timeout.
+  bool WaitForCloseWithoutAnswering();
   bool connection_closed() const { return eof_; }
   int fd() const { return fd_; }
 
@@ -76,6 +81,7 @@ class H2TestClient {
   bool goaway_ = false;
   bool eof_ = false;
   bool ping_acked_ = false;
+  int pings_received_ = 0;
 };
 
 }  // namespace etcdpp::grpc::testing
