@@ -10,6 +10,7 @@
 #include "server/api/cluster_service.h"
 #include "server/api/maintenance_service.h"
 #include "server/version.h"
+#include "watch/watch_service.h"
 
 namespace etcdpp::server {
 namespace {
@@ -84,7 +85,16 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   s->ctx_.self = me;
   s->ctx_.members = {me};
 
+  // Watch: the apply thread hands every committed batch's events to the hub.
+  s->hub_ = std::make_unique<watch::WatchHub>(s->store_.get(), watch::HubOptionsFor(&s->ctx_));
+  s->sm_->SetEventSink(
+      [hub = s->hub_.get()](std::vector<mvcc::Event>&& events) {
+        hub->PublishBatch(std::move(events));
+      },
+      [hub = s->hub_.get()] { return hub->NeedsPrevKv(); });
+
   auto registry = std::make_shared<grpc::Registry>();
+  watch::RegisterWatchService(registry.get(), &s->ctx_, s->hub_.get());
   RegisterKvService(registry.get(), &s->ctx_, &s->applier_);
   RegisterMaintenanceService(registry.get(), &s->ctx_);
   RegisterClusterService(registry.get(), &s->ctx_);

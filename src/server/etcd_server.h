@@ -18,6 +18,7 @@
 #include "server/node.h"
 #include "server/wal_log.h"
 #include "storage/env.h"
+#include "watch/watch_hub.h"
 
 namespace etcdpp::server {
 
@@ -41,6 +42,8 @@ class EtcdServer {
   Config config_;
   std::unique_ptr<storage::Env> env_;
   std::unique_ptr<mvcc::Store> store_;
+  // After store_ (reads it), before node_ and grpc_ (they call into it), so destroyed after them.
+  std::unique_ptr<watch::WatchHub> hub_;
   apply::KvApplier applier_;
   std::unique_ptr<KvStateMachine> sm_;
   OpenedLog log_;
