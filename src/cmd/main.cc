@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
-#include <map>
 #include <string>
 
 #include "cmd/flags.h"
@@ -15,21 +14,17 @@ extern char** environ;
 
 namespace {
 
-std::map<std::string, std::string> Environment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv(*e);
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return env;
-}
-
 // etcd logs JSON lines (zap) to stderr; operators' log pipelines parse them.
 void SetUpLogging(const std::string& level) {
   auto logger = spdlog::stderr_logger_mt("etcdpp");
   logger->set_pattern(R"({"level":"%l","ts":"%Y-%m-%dT%H:%M:%S.%f%z","msg":"%v"})");
-  logger->set_level(spdlog::level::from_str(level == "warn" ? "warning" : level));
+  // etcd's levels: debug, info, warn, error, panic, dpanic, fatal.
+  spdlog::level::level_enum l = spdlog::level::info;
+  if (level == "debug") l = spdlog::level::debug;
+  if (level == "warn") l = spdlog::level::warn;
+  if (level == "error") l = spdlog::level::err;
+  if (level == "panic" || level == "dpanic" || level == "fatal") l = spdlog::level::critical;
+  logger->set_level(l);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
 }
@@ -37,7 +32,7 @@ void SetUpLogging(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto parsed = etcdpp::cmd::ParseCommandLine(argc, argv, Environment());
+  auto parsed = etcdpp::cmd::ParseCommandLine(argc, argv, etcdpp::cmd::EnvironmentMap(environ));
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\n", parsed.status().message().c_str());
     return etcdpp::cmd::ExitCodeForParseError(parsed.status());

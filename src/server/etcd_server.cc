@@ -43,6 +43,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   const std::string data_dir = config.EffectiveDataDir();
   const std::string member_dir = data_dir + "/member";
   const std::string wal_dir = config.wal_dir.empty() ? member_dir + "/wal" : config.wal_dir;
+  // A member that already has a log ignores the bootstrap flags, as etcd does.
+  if (!wal::Wal::Exists(wal_dir)) ETCDPP_RETURN_IF_ERROR(ValidateBootstrap(config));
   ETCDPP_RETURN_IF_ERROR(MakePrivateDir(member_dir + "/snap"));
 
   // Identity: this member and the cluster, derived from the initial cluster as etcd does.
