@@ -560,3 +560,40 @@ TEST_F(HubTest, PublishBatchSplitsRevisions) {
 
 }  // namespace
 }  // namespace etcdpp::watch
+
+namespace etcdpp::watch {
+namespace {
+
+// 10,000 watchers on 1,000 streams (the benchmark shape): every put reaches every
+// matching watcher; prints the time per put for all of them (informational, not asserted).
+TEST_F(HubTest, TenThousandWatchers) {
+  std::vector<std::pair<std::shared_ptr<RecordingSink>, WatchHub::StreamId>> streams;
+  for (int i = 0; i < 1000; ++i) streams.push_back(Open());
+  for (int i = 0; i < 10000; ++i) {
+    auto& [sink, s] = streams[i % 1000];
+    // Half watch the shared prefix (Kubernetes-style), half a key of their own.
+    hub_->Create(s, i % 2 ? Req("/registry/pods/", "/registry/pods0")
+                          : Req("/registry/pods/p" + std::to_string(i % 50)));
+  }
+  auto start = std::chrono::steady_clock::now();
+  constexpr int kPuts = 20;
+  for (int i = 0; i < kPuts; ++i) Put("/registry/pods/p" + std::to_string(i), "v");
+  // Stream j holds watchers i ≡ j (mod 1000): 5 prefix watchers (j odd) or 5 key watchers.
+  for (int j = 0; j < 1000; ++j) {
+    size_t want = 0;
+    for (int i = j; i < 10000; i += 1000) want += i % 2 ? kPuts : (i % 50 < kPuts ? 1 : 0);
+    ASSERT_TRUE(streams[j].first->WaitFor([&](const auto& ms) {
+      size_t n = 0;
+      for (const auto& m : ms) n += static_cast<size_t>(m.events_size());
+      return n >= want;
+    })) << "stream " << j;
+  }
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - start).count();
+  std::cout << "[ info ] " << kPuts << " puts to 10,000 watchers delivered in " << us
+            << " us (" << us / kPuts << " us per put, debug+sanitizers)\n";
+  EXPECT_EQ(hub_->GetStats().synced, 10000u);
+}
+
+}  // namespace
+}  // namespace etcdpp::watch
