@@ -89,6 +89,8 @@ class Server:
         return a + self.extra_args
 
     def start(self, wait=True):
+        if getattr(self, "log", None):
+            self.log.close()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env)
@@ -127,11 +129,12 @@ class Server:
         cmd.append(self.url.replace("127.0.0.1", "localhost") + path if self.tls else self.url + path)
         return subprocess.run(cmd, capture_output=True, text=True, check=check)
 
-    def etcdctl(self, *args, check=True, who="apiserver-etcd-client", timeout=20):
+    def etcdctl(self, *args, check=True, who="apiserver-etcd-client", timeout=20, input=None):
         env = dict(os.environ, ETCDCTL_API="3")
         cmd = [ETCDCTL_BIN, "--endpoints", self.url, "--dial-timeout", "3s",
                "--command-timeout", "5s"] + self.client_cert_args(who) + list(args)
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
+                           input=input)
         if check and r.returncode != 0:
             raise AssertionError("etcdctl %s failed (%d): %s%s" % (" ".join(args), r.returncode,
                                                                   r.stdout, r.stderr))
