@@ -364,6 +364,29 @@ Status Wal::CheckWritable() const {
   return Status::Ok();
 }
 
+Status Wal::SyncTail() {
+  // etcd warns about an fdatasync slower than this (wal.warnSyncDuration): the disk, not raft,
+  // is then what makes leaders lose their lease.
+  constexpr auto kSlowSync = std::chrono::seconds(1);
+  auto start = std::chrono::steady_clock::now();
+  Status s = tail_->Sync();
+  auto took = std::chrono::steady_clock::now() - start;
+  if (took > kSlowSync) {
+    spdlog::warn("wal: {}: slow fdatasync took {} ms (expected < 1000 ms)", dir_,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+  }
+  if (options_.on_fsync) {
+    options_.on_fsync(std::chrono::duration_cast<std::chrono::nanoseconds>(took));
+  }
+  return s;
+}
+
+Status Wal::WriteTail(std::string_view bytes) {
+  Status s = tail_->WriteAt(tail_offset_, bytes);
+  if (s.ok() && options_.on_write) options_.on_write(bytes.size());
+  return s;
+}
+
 Status Wal::Fail(Status s) {
   CHECK(!s.ok());
   if (sticky_.ok()) {
@@ -409,7 +432,7 @@ Status Wal::WriteNewSegment(const std::string& dir, uint64_t seq, LogIndex first
 
 Status Wal::CutSegment() {
   if (unsynced_) {
-    Status s = tail_->Sync();
+    Status s = SyncTail();
     if (!s.ok()) return Fail(s);
     unsynced_ = false;
   }
@@ -465,13 +488,13 @@ Status Wal::Save(const raft::HardState& hard_state, std::span<const raft::Entry>
     chain = AppendRecord(&buffer_, RecordType::kHardState, EncodeHardState(hard_state), chain);
   }
   CHECK_EQ(buffer_.size(), bytes);
-  Status s = tail_->WriteAt(tail_offset_, buffer_);
+  Status s = WriteTail(buffer_);
   if (!s.ok()) return Fail(s);
   unsynced_ = true;
   tail_offset_ += bytes;
   chain_ = chain;
   if (must_sync) {
-    s = tail_->Sync();
+    s = SyncTail();
     if (!s.ok()) return Fail(s);
     unsynced_ = false;
   }
@@ -492,12 +515,12 @@ Status Wal::SaveSnapshot(SnapshotMarker marker) {
   buffer_.clear();
   uint64_t chain =
       AppendRecord(&buffer_, RecordType::kSnapshot, EncodeSnapshotMarker(marker), chain_);
-  Status s = tail_->WriteAt(tail_offset_, buffer_);
+  Status s = WriteTail(buffer_);
   if (!s.ok()) return Fail(s);
   unsynced_ = true;
   tail_offset_ += bytes;
   chain_ = chain;
-  s = tail_->Sync();
+  s = SyncTail();
   if (!s.ok()) return Fail(s);
   unsynced_ = false;
   snapshot_ = marker;
@@ -508,7 +531,7 @@ Status Wal::SaveSnapshot(SnapshotMarker marker) {
 Status Wal::Sync() {
   ETCDPP_RETURN_IF_ERROR(CheckWritable());
   if (!unsynced_) return Status::Ok();
-  Status s = tail_->Sync();
+  Status s = SyncTail();
   if (!s.ok()) return Fail(s);
   unsynced_ = false;
   return Status::Ok();
@@ -539,7 +562,7 @@ Status Wal::Close() {
   if (state_ == State::kClosed) return FailedPrecondition("wal: already closed");
   Status result = sticky_;
   if (result.ok() && state_ == State::kWritable && unsynced_) {
-    result = tail_->Sync();
+    result = SyncTail();
     if (!result.ok()) result = Fail(result);
     unsynced_ = false;
   }

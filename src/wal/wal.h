@@ -38,7 +38,9 @@
 // process) may have a directory open: Create/Open take an exclusive lock on it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -61,6 +63,11 @@ struct WalOptions {
   // A segment is cut when the next batch would not fit. A batch larger than a whole segment is
   // still written in one piece (the segment grows past this size).
   uint64_t segment_size_bytes = kDefaultSegmentSizeBytes;
+  // Called (on the Wal's thread) after every fdatasync of the tail segment with its duration,
+  // and after every record write with its size: the hooks for etcd's
+  // etcd_disk_wal_fsync_duration_seconds and etcd_disk_wal_write_bytes_total. May be empty.
+  std::function<void(std::chrono::nanoseconds)> on_fsync;
+  std::function<void(uint64_t bytes)> on_write;
 };
 
 // What ReadAll recovers.
@@ -156,6 +163,8 @@ class Wal {
                          uint64_t prev_chain, std::unique_ptr<File>* file, uint64_t* tail,
                          uint64_t* chain);
   Status Fail(Status s);  // records a sticky error and returns it
+  Status SyncTail();      // fdatasyncs the tail; times it, reports it, warns when slow
+  Status WriteTail(std::string_view bytes);  // writes at tail_offset_ (no offset update)
   Status CheckWritable() const;
 
   std::string dir_;

@@ -127,8 +127,8 @@ TEST_F(WalTest, CreateInAnExistingEmptyDirectory) {
 
 TEST_F(WalTest, LeftoverTempDirectoryFromACrashedCreateIsReplaced) {
   ASSERT_TRUE(fs_.CreateDirs(dir_ + ".tmp").ok());
-  auto f = fs_.OpenFile(dir_ + ".tmp/0000000000000000-0000000000000000.wal",
-                        OpenMode::kCreateExclusive);
+  auto f =
+      fs_.OpenFile(dir_ + ".tmp/0000000000000000-0000000000000000.wal", OpenMode::kCreateExclusive);
   ASSERT_TRUE(f.ok());
   ASSERT_TRUE((*f)->WriteAt(0, "half a segment").ok());
   Create();
@@ -161,6 +161,24 @@ TEST_F(WalTest, SaveIsOneWriteAndOneFdatasyncPerBatch) {
   ASSERT_TRUE(wal_->Save(HS(1, 1, 0), Range(1, 1, 50)).ok());
   EXPECT_EQ(fs_.sync_count() - syncs, 1);
   EXPECT_EQ(fs_.write_count() - writes, 1);
+}
+
+TEST_F(WalTest, MetricHooksSeeEveryFsyncAndWrite) {
+  int fsyncs = 0;
+  uint64_t bytes = 0;
+  opts_.on_fsync = [&](std::chrono::nanoseconds took) {
+    EXPECT_GE(took.count(), 0);
+    ++fsyncs;
+  };
+  opts_.on_write = [&](uint64_t n) { bytes += n; };
+  Create();
+  ASSERT_TRUE(wal_->Save(HS(1, 1, 0), Range(1, 1, 2)).ok());
+  EXPECT_EQ(fsyncs, 1);
+  EXPECT_EQ(bytes, 2 * kEntry8Bytes + 40);
+  ASSERT_TRUE(wal_->Save(HS(1, 1, 1), {}).ok());  // commit only: written, not synced
+  EXPECT_EQ(fsyncs, 1);
+  ASSERT_TRUE(wal_->Close().ok());
+  EXPECT_EQ(fsyncs, 2);
 }
 
 // The worked example of docs/file-formats.md ("WAL segments"), byte offsets included.
