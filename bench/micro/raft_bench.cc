@@ -7,10 +7,10 @@
 //
 //   raft_bench [--entries=N] [--batch=B] [--payload=BYTES]
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <memory>
 #include <string>
@@ -136,11 +136,11 @@ int main(int argc, char** argv) {
   uint64_t min_applied = UINT64_MAX;
   for (Peer& p : peers) min_applied = std::min(min_applied, p.applied);
   // The leader's no-op is not counted; empty entries would inflate nothing here.
-  std::printf("raft_bench: 3 nodes, one thread, payload %llu B, batch %llu: %llu entries applied "
-              "on all nodes in %.3fs wall (%.0f entries/s), %.3fs CPU (%.0f entries/CPU-s)\n",
-              static_cast<unsigned long long>(payload), static_cast<unsigned long long>(batch),
-              static_cast<unsigned long long>(min_applied), secs,
-              static_cast<double>(min_applied) / secs, cpu_secs,
-              static_cast<double>(min_applied) / cpu_secs);
+  std::printf(
+      "raft_bench: 3 nodes, one thread, payload %llu B, batch %llu: %llu entries applied "
+      "on all nodes in %.3fs wall (%.0f entries/s), %.3fs CPU (%.0f entries/CPU-s)\n",
+      static_cast<unsigned long long>(payload), static_cast<unsigned long long>(batch),
+      static_cast<unsigned long long>(min_applied), secs, static_cast<double>(min_applied) / secs,
+      cpu_secs, static_cast<double>(min_applied) / cpu_secs);
   return min_applied >= total ? 0 : 1;
 }

@@ -249,7 +249,9 @@ std::string EncodeConfChangeV2(const ConfChangeV2& cc) {
 }
 
 Result<ConfChangeV2> DecodeConfChangeV2(std::string_view in) {
-  auto bad = [](const char* why) { return DataLoss(std::string("raft: bad ConfChangeV2: ") + why); };
+  auto bad = [](const char* why) {
+    return DataLoss(std::string("raft: bad ConfChangeV2: ") + why);
+  };
   if (in.size() < 2) return bad("short");
   if (static_cast<uint8_t>(in[0]) != kConfChangeV2Version) return bad("unknown version");
   ConfChangeV2 cc;

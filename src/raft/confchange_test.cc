@@ -1,7 +1,7 @@
 // Membership change rules (thesis ch. 4) and the ConfChangeV2 encoding.
-#include <gtest/gtest.h>
-
 #include "raft/confchange.h"
+
+#include <gtest/gtest.h>
 
 namespace etcdpp::raft {
 namespace {

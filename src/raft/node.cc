@@ -169,8 +169,8 @@ Ready Node::GetReady() {
 void Node::Advance() {
   CHECK(ready_outstanding_) << "Advance without an outstanding Ready";
   ready_outstanding_ = false;
-  raft_.Advance(pending_applied_, pending_stable_index_, pending_stable_term_,
-                pending_snap_index_, pending_applied_entries_);
+  raft_.Advance(pending_applied_, pending_stable_index_, pending_stable_term_, pending_snap_index_,
+                pending_applied_entries_);
   pending_applied_entries_.clear();
 }
 

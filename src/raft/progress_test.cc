@@ -1,7 +1,7 @@
 // Progress, Inflights and ProgressTracker: the leader's flow control (thesis §10.2.1).
-#include <gtest/gtest.h>
-
 #include "raft/progress.h"
+
+#include <gtest/gtest.h>
 
 namespace etcdpp::raft {
 namespace {

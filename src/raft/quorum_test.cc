@@ -1,7 +1,7 @@
 // Majority and joint quorum arithmetic (thesis §3.6, §4.3).
-#include <gtest/gtest.h>
-
 #include "raft/quorum.h"
+
+#include <gtest/gtest.h>
 
 namespace etcdpp::raft {
 namespace {
@@ -27,9 +27,9 @@ TEST(QuorumTest, MajorityCommittedIndex) {
   EXPECT_EQ(Cfg({1, 2, 3}).CommittedIndex(Acked({{1, 5}, {2, 3}, {3, 9}})), 5u);
   EXPECT_EQ(Cfg({1, 2, 3}).CommittedIndex(Acked({{1, 5}})), 0u);
   EXPECT_EQ(Cfg({1, 2, 3, 4}).CommittedIndex(Acked({{1, 5}, {2, 6}, {3, 7}, {4, 8}})), 6u);
-  EXPECT_EQ(Cfg({1, 2, 3, 4, 5, 6, 7, 8, 9}).CommittedIndex(Acked({{1, 1}, {2, 2}, {3, 3},
-                                                                  {4, 4}, {5, 5}, {6, 6},
-                                                                  {7, 7}, {8, 8}, {9, 9}})),
+  EXPECT_EQ(Cfg({1, 2, 3, 4, 5, 6, 7, 8, 9})
+                .CommittedIndex(Acked(
+                    {{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}, {6, 6}, {7, 7}, {8, 8}, {9, 9}})),
             5u);
 }
 
@@ -46,14 +46,12 @@ TEST(QuorumTest, Votes) {
   EXPECT_EQ(Cfg({1, 2, 3}).Vote({{NodeId(1), true}}), VoteResult::kPending);
   EXPECT_EQ(Cfg({1, 2, 3}).Vote({{NodeId(1), true}, {NodeId(2), true}}), VoteResult::kWon);
   EXPECT_EQ(Cfg({1, 2, 3}).Vote({{NodeId(1), false}, {NodeId(2), false}}), VoteResult::kLost);
-  EXPECT_EQ(Cfg({1, 2, 3, 4}).Vote({{NodeId(1), true}, {NodeId(2), true}}),
-            VoteResult::kPending);
+  EXPECT_EQ(Cfg({1, 2, 3, 4}).Vote({{NodeId(1), true}, {NodeId(2), true}}), VoteResult::kPending);
   JointConfig j{Cfg({1, 2, 3}), Cfg({3, 4, 5})};
   EXPECT_EQ(j.Vote({{NodeId(1), true}, {NodeId(2), true}}), VoteResult::kPending);
   EXPECT_EQ(j.Vote({{NodeId(1), true}, {NodeId(2), true}, {NodeId(3), true}, {NodeId(4), true}}),
             VoteResult::kWon);
-  EXPECT_EQ(j.Vote({{NodeId(4), false}, {NodeId(5), false}, {NodeId(1), true}}),
-            VoteResult::kLost);
+  EXPECT_EQ(j.Vote({{NodeId(4), false}, {NodeId(5), false}, {NodeId(1), true}}), VoteResult::kLost);
 }
 
 }  // namespace

@@ -110,8 +110,8 @@ void Raft::LoadState(const HardState& hs) {
   // snapshot index is committed by definition. A commit beyond the log means lost entries.
   const uint64_t commit = hs.commit.value();
   CHECK(commit <= raft_log_.LastIndex())
-      << id_ << " state.commit " << commit << " is beyond the last index "
-      << raft_log_.LastIndex() << "; was the log truncated or lost?";
+      << id_ << " state.commit " << commit << " is beyond the last index " << raft_log_.LastIndex()
+      << "; was the log truncated or lost?";
   raft_log_.CommitTo(commit);
   term_ = hs.term.value();
   vote_ = hs.vote;
@@ -344,8 +344,7 @@ void Raft::Hup(CampaignType t) {
   // now could use the wrong quorum, so wait until it is applied.
   if (raft_log_.committed() > raft_log_.applied()) {
     auto ents = raft_log_.Slice(raft_log_.applied() + 1, raft_log_.committed() + 1, kNoLimit);
-    CHECK(ents.ok()) << "unexpected error getting unapplied entries: "
-                     << ents.status().ToString();
+    CHECK(ents.ok()) << "unexpected error getting unapplied entries: " << ents.status().ToString();
     for (const Entry& e : *ents) {
       if (e.type == EntryType::kConfChange || e.type == EntryType::kConfChangeV2) return;
     }
@@ -578,8 +577,8 @@ Status Raft::StepLeader(Message& m) {
           // further proposals.
           while (MaybeSendAppend(m.from, /*send_if_empty=*/false)) {
           }
-          if (m.from == lead_transferee_ && prs_.progress.at(m.from).match ==
-                                                 raft_log_.LastIndex()) {
+          if (m.from == lead_transferee_ &&
+              prs_.progress.at(m.from).match == raft_log_.LastIndex()) {
             SendTimeoutNow(m.from);
           }
           MaybeHandOffLeadership();
@@ -744,8 +743,8 @@ void Raft::HandleAppendEntries(Message& m) {
     Send(std::move(r));
     return;
   }
-  if (auto last_new = raft_log_.MaybeAppend(m.index.value(), m.log_term.value(),
-                                            m.commit.value(), std::move(m.entries))) {
+  if (auto last_new = raft_log_.MaybeAppend(m.index.value(), m.log_term.value(), m.commit.value(),
+                                            std::move(m.entries))) {
     r.index = LogIndex(*last_new);
     Send(std::move(r));
     return;

@@ -102,9 +102,7 @@ class Raft {
                uint64_t snap_index, const std::vector<Entry>& applied_entries);
 
   SoftState GetSoftState() const { return {lead_, state_}; }
-  HardState GetHardState() const {
-    return {Term(term_), vote_, LogIndex(raft_log_.committed())};
-  }
+  HardState GetHardState() const { return {Term(term_), vote_, LogIndex(raft_log_.committed())}; }
 
   NodeId id() const { return id_; }
   uint64_t term() const { return term_; }

@@ -17,8 +17,8 @@ RaftLog::RaftLog(Storage* storage, uint64_t max_next_ents_size_bytes)
   applied_ = first - 1;
 }
 
-std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term,
-                                             uint64_t committed, std::vector<Entry>&& ents) {
+std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term, uint64_t committed,
+                                             std::vector<Entry>&& ents) {
   if (!MatchTerm(index, log_term)) return std::nullopt;
   const uint64_t last_new = index + ents.size();
   const uint64_t ci = FindConflict(ents);
@@ -68,8 +68,7 @@ std::vector<Entry> RaftLog::NextEnts() const {
   const uint64_t off = std::max(applied_ + 1, FirstIndex());
   if (committed_ + 1 > off) {
     auto ents = Slice(off, committed_ + 1, max_next_ents_size_bytes_);
-    CHECK(ents.ok()) << "unexpected error reading committed entries: "
-                     << ents.status().ToString();
+    CHECK(ents.ok()) << "unexpected error reading committed entries: " << ents.status().ToString();
     return std::move(ents).value();
   }
   return {};
@@ -140,8 +139,7 @@ Status RaftLog::MustCheckOutOfBounds(uint64_t lo, uint64_t hi) const {
   return Status::Ok();
 }
 
-Result<std::vector<Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi,
-                                          uint64_t max_size_bytes) const {
+Result<std::vector<Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi, uint64_t max_size_bytes) const {
   ETCDPP_RETURN_IF_ERROR(MustCheckOutOfBounds(lo, hi));
   std::vector<Entry> out;
   if (lo == hi) return out;
@@ -193,8 +191,8 @@ bool RaftLog::MaybeCommit(uint64_t max_index, uint64_t term) {
 
 void RaftLog::AppliedTo(uint64_t i) {
   if (i == 0) return;
-  CHECK(committed_ >= i && i >= applied_) << "applied " << i << " out of range [" << applied_
-                                          << "," << committed_ << "]";
+  CHECK(committed_ >= i && i >= applied_)
+      << "applied " << i << " out of range [" << applied_ << "," << committed_ << "]";
   applied_ = i;
 }
 

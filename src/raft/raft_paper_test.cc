@@ -267,9 +267,9 @@ TEST(RaftPaperTest, LeaderAcknowledgeCommit) {
     bool committed;
   };
   std::vector<Case> cases = {
-      {1, {}, true},           {3, {}, false},          {3, {2}, true},
-      {3, {2, 3}, true},       {5, {}, false},          {5, {2}, false},
-      {5, {2, 3}, true},       {5, {2, 3, 4}, true},    {5, {2, 3, 4, 5}, true},
+      {1, {}, true},     {3, {}, false},       {3, {2}, true},
+      {3, {2, 3}, true}, {5, {}, false},       {5, {2}, false},
+      {5, {2, 3}, true}, {5, {2, 3, 4}, true}, {5, {2, 3, 4, 5}, true},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     std::vector<uint64_t> ids;
@@ -334,8 +334,8 @@ TEST(RaftPaperTest, FollowerCheckMsgApp) {
     uint64_t hint;
   };
   // Follower log: (1,1) (2,2).
-  std::vector<Case> cases = {{0, 0, false, 0}, {1, 1, false, 0}, {2, 2, false, 0},
-                             {1, 2, true, 1},  {3, 3, true, 2}};
+  std::vector<Case> cases = {
+      {0, 0, false, 0}, {1, 1, false, 0}, {2, 2, false, 0}, {1, 2, true, 1}, {3, 3, true, 2}};
   for (const Case& c : cases) {
     auto storage = NewStorage({1, 2, 3});
     AppendTerms(storage.get(), {1, 2});

@@ -66,8 +66,7 @@ Status MemoryStorage::ApplySnapshot(const Snapshot& snap) {
   return Status::Ok();
 }
 
-Result<Snapshot> MemoryStorage::CreateSnapshot(LogIndex i, const ConfState* cs,
-                                               std::string data) {
+Result<Snapshot> MemoryStorage::CreateSnapshot(LogIndex i, const ConfState* cs, std::string data) {
   if (i <= snapshot_.metadata.index) return OutOfRange("raft: snapshot is out of date");
   CHECK_LE(i, LastIndex()) << "snapshot " << i << " beyond last index " << LastIndex();
   snapshot_.metadata.index = i;
@@ -103,7 +102,8 @@ Status MemoryStorage::Append(std::vector<Entry>&& entries) {
   const uint64_t start = entries[skip].index.value();
   CHECK_LE(start, LastIndex().value() + 1) << "gap in MemoryStorage::Append at " << start;
   ents_.resize(start - offset());
-  ents_.insert(ents_.end(), std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(skip)),
+  ents_.insert(ents_.end(),
+               std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(skip)),
                std::make_move_iterator(entries.end()));
   return Status::Ok();
 }

@@ -67,8 +67,7 @@ int TestNetwork::Delivered(MessageType t, bool reject) const {
 void TestNetwork::Send(Message m) { SendAll({std::move(m)}); }
 
 void TestNetwork::SendAll(std::vector<Message> msgs) {
-  std::deque<Message> q(std::make_move_iterator(msgs.begin()),
-                        std::make_move_iterator(msgs.end()));
+  std::deque<Message> q(std::make_move_iterator(msgs.begin()), std::make_move_iterator(msgs.end()));
   while (!q.empty()) {
     Message m = std::move(q.front());
     q.pop_front();

@@ -88,9 +88,9 @@ struct ConfChangeSingle {
 
 // How a ConfChangeV2 enters and leaves joint consensus.
 enum class ConfChangeTransition : uint8_t {
-  kAuto = 0,              // simple change if possible, else joint with automatic leave
-  kJointImplicit = 1,     // joint, left automatically
-  kJointExplicit = 2,     // joint, left by an explicit empty ConfChangeV2
+  kAuto = 0,           // simple change if possible, else joint with automatic leave
+  kJointImplicit = 1,  // joint, left automatically
+  kJointExplicit = 2,  // joint, left by an explicit empty ConfChangeV2
 };
 
 struct ConfChangeV2 {
@@ -101,16 +101,16 @@ struct ConfChangeV2 {
 };
 
 enum class MessageType : uint8_t {
-  kHup,             // local: start an election
-  kBeat,            // local: leader sends heartbeats
-  kProp,            // proposal (local or forwarded by a follower)
-  kApp,             // AppendEntries
+  kHup,   // local: start an election
+  kBeat,  // local: leader sends heartbeats
+  kProp,  // proposal (local or forwarded by a follower)
+  kApp,   // AppendEntries
   kAppResp,
-  kVote,            // RequestVote
+  kVote,  // RequestVote
   kVoteResp,
-  kPreVote,         // thesis §9.6
+  kPreVote,  // thesis §9.6
   kPreVoteResp,
-  kSnap,            // InstallSnapshot
+  kSnap,  // InstallSnapshot
   kHeartbeat,
   kHeartbeatResp,
   kUnreachable,     // local: transport reports a peer unreachable
@@ -133,8 +133,8 @@ struct Message {
   LogIndex commit;
   std::optional<Snapshot> snapshot;  // kSnap only
   bool reject = false;
-  LogIndex reject_hint;              // follower's last index, for fast back-off
-  std::string context;               // ReadIndex request id; campaign/transfer marker
+  LogIndex reject_hint;  // follower's last index, for fast back-off
+  std::string context;   // ReadIndex request id; campaign/transfer marker
 
   friend bool operator==(const Message&, const Message&) = default;
 };

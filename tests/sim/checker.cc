@@ -35,8 +35,7 @@ void Checker::OnLeader(uint64_t node, uint64_t term, uint64_t now_ms) {
   auto [it, inserted] = leaders_.emplace(term, node);
   if (!inserted && it->second != node) {
     std::ostringstream os;
-    os << "election safety: nodes " << it->second << " and " << node << " both lead term "
-       << term;
+    os << "election safety: nodes " << it->second << " and " << node << " both lead term " << term;
     Fail(os.str(), now_ms);
   }
 }
@@ -57,8 +56,8 @@ void Checker::OnApply(uint64_t node, const raft::Entry& e, uint64_t node_hash, u
   }
   if (!(it->second.entry == e)) {
     std::ostringstream os;
-    os << "state machine safety: node " << node << " applied (term " << e.term << ", '"
-       << e.data << "') at index " << idx << " where (term " << it->second.entry.term << ", '"
+    os << "state machine safety: node " << node << " applied (term " << e.term << ", '" << e.data
+       << "') at index " << idx << " where (term " << it->second.entry.term << ", '"
        << it->second.entry.data << "') was applied before";
     Fail(os.str(), now_ms);
   } else if (it->second.hash != node_hash) {
@@ -89,14 +88,13 @@ void Checker::OnAck(const std::string& data, uint64_t index, uint64_t now_ms) {
   }
 }
 
-void Checker::OnRead(uint64_t node, const std::string& ctx, uint64_t required,
-                     uint64_t read_index, uint64_t now_ms) {
+void Checker::OnRead(uint64_t node, const std::string& ctx, uint64_t required, uint64_t read_index,
+                     uint64_t now_ms) {
   ++reads_;
   if (read_index < required) {
     std::ostringstream os;
-    os << "linearizability: read " << ctx << " on node " << node << " got read index "
-       << read_index << " but a write was acknowledged at " << required
-       << " before the read began";
+    os << "linearizability: read " << ctx << " on node " << node << " got read index " << read_index
+       << " but a write was acknowledged at " << required << " before the read began";
     Fail(os.str(), now_ms);
   }
 }
@@ -105,9 +103,9 @@ void Checker::CheckAcksSurvive() {
   for (const auto& [data, index] : acked_) {
     auto it = applied_.find(index);
     if (it == applied_.end() || it->second.entry.data != data) {
-      Fail("durability: acknowledged proposal '" + data + "' lost at index " +
-               std::to_string(index),
-           0);
+      Fail(
+          "durability: acknowledged proposal '" + data + "' lost at index " + std::to_string(index),
+          0);
       return;
     }
   }

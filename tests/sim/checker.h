@@ -53,9 +53,9 @@ class Checker {
     raft::Entry entry;
     uint64_t hash;
   };
-  std::map<uint64_t, uint64_t> leaders_;  // term -> node
-  std::map<uint64_t, Applied> applied_;   // index -> first applied entry and chain hash
-  std::map<uint64_t, uint64_t> snapshot_hashes_;  // index -> hash, for restores before applies
+  std::map<uint64_t, uint64_t> leaders_;             // term -> node
+  std::map<uint64_t, Applied> applied_;              // index -> first applied entry and chain hash
+  std::map<uint64_t, uint64_t> snapshot_hashes_;     // index -> hash, for restores before applies
   std::unordered_map<std::string, uint64_t> acked_;  // data -> index
   uint64_t max_acked_index_ = 0;
   size_t reads_ = 0;

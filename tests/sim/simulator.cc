@@ -71,7 +71,7 @@ struct AppState {
 
 struct SimNode {
   uint64_t id = 0;
-  raft::MemoryStorage disk;  // survives crashes
+  raft::MemoryStorage disk;          // survives crashes
   std::unique_ptr<raft::Node> node;  // null while down
   uint64_t incarnation = 0;
   bool paused = false;
@@ -566,8 +566,8 @@ void Sim::Chaos() {
             {ConfChangeType::kRemoveNode, cs.voters[rng_.Uniform(0, cs.voters.size() - 1)]});
       } else if (kind >= 4 && cs.voters.size() >= 1 && members < kMaxMembers) {
         // Replace a voter through joint consensus, left automatically or explicitly.
-        cc.transition = kind == 4 ? ConfChangeTransition::kJointImplicit
-                                  : ConfChangeTransition::kJointExplicit;
+        cc.transition =
+            kind == 4 ? ConfChangeTransition::kJointImplicit : ConfChangeTransition::kJointExplicit;
         cc.changes.push_back({ConfChangeType::kAddNode, NodeId(next_id_)});
         cc.changes.push_back(
             {ConfChangeType::kRemoveNode, cs.voters[rng_.Uniform(0, cs.voters.size() - 1)]});
@@ -652,16 +652,16 @@ SimResult Sim::Run() {
     }
     if (now_ > deadline) {
       std::ostringstream os;
-      os << "liveness: no leader committed a new proposal on every member within "
-         << o_.liveness_ms << "ms of healing";
+      os << "liveness: no leader committed a new proposal on every member within " << o_.liveness_ms
+         << "ms of healing";
       if (SimNode* l = Leader()) {
         os << " (leader " << l->id << ", final index " << final_index_ << ", members:";
         const ConfState& cs = l->app.conf;
         for (const auto* v : {&cs.voters, &cs.learners, &cs.voters_outgoing}) {
           for (NodeId id : *v) {
             auto it = nodes_.find(id.value());
-            os << " " << id << (it == nodes_.end() || !it->second.node ? "(down)" : "")
-               << "@" << (it == nodes_.end() ? 0 : it->second.app.applied);
+            os << " " << id << (it == nodes_.end() || !it->second.node ? "(down)" : "") << "@"
+               << (it == nodes_.end() ? 0 : it->second.app.applied);
           }
         }
         os << ")";
