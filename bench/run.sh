@@ -74,6 +74,9 @@ CASE_TIMEOUT=120s
 # 1000 clients), short enough that a dead server aborts a case within about this long.
 REQUEST_TIMEOUT=20s
 START_TIMEOUT=60s
+# A 3-member cluster elects within seconds; a server that cannot form one should not cost a
+# minute per repetition.
+CLUSTER_START_TIMEOUT=25s
 STOP_WAIT_STEPS=200 # x 50 ms
 
 work=$root/build/bench/run
@@ -180,8 +183,9 @@ lg() {
   local tls=""
   [ "$SRV_TRANSPORT" = tls ] && tls=$(tls_client_flags)
   # shellcheck disable=SC2086
-  "$LG" "$@" --endpoints "$SRV_EP" $tls --timeout "$CASE_TIMEOUT" \
-    --request-timeout "$REQUEST_TIMEOUT" 2>>"$log"
+  # Defaults first: with repeated flags the last one wins, so callers can override them.
+  "$LG" --endpoints "$SRV_EP" $tls --timeout "$CASE_TIMEOUT" \
+    --request-timeout "$REQUEST_TIMEOUT" "$@" 2>>"$log"
 }
 
 # The kubeadm set-up: client and peer TLS, client certificates required on both.
@@ -383,7 +387,8 @@ cluster_session() { # <server> <rep>
   done
   SRV_PID=$(IFS=,; echo "${pids[*]}")
   if ! out=$(lg wait-healthy --members $CLUSTER_SIZE --since-ns "$t0" --pid "$SRV_PID" \
-               --timeout "$START_TIMEOUT"); then
+               --timeout "$CLUSTER_START_TIMEOUT"); then
+    echo "         $(grep -h 'wait-healthy' "$log" | tail -1 | cut -c1-200)" >&2
     echo "         $s did not form a $CLUSTER_SIZE-member cluster; last log lines of m0:" >&2
     tail -3 "$work/$s.m0.server.log" | sed 's/^/         | /' >&2
     stop_server
@@ -423,7 +428,9 @@ write_meta() { # <phase: start|end>
       printf ',"fsync_4k_ms":"%s"' "$(fsync_ms)"
       printf ',"etcd":"%s"' "$("$ETCD_BIN" --version | head -1)"
       if [[ " ${servers[*]} " == *" etcdpp "* ]]; then
-        printf ',"etcdpp":"%s"' "$("$ETCDPP_BIN" --version 2>&1 | head -1 | tr -d '"\\')"
+        printf ',"etcdpp":"%s (%s, built %s)"' \
+          "$("$ETCDPP_BIN" --version 2>&1 | head -1 | tr -d '"\\')" "$ETCDPP_BIN" \
+          "$(date -u -r "$ETCDPP_BIN" +%Y-%m-%dT%H:%M:%SZ)"
       fi
       printf ',"skipped":"%s"' "$skipped_note"
       printf ',"go":"%s"' "$(go version)"

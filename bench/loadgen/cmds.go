@@ -443,8 +443,11 @@ func runWaitHealthy(o *options, _ []string) (*result, error) {
 	if i := strings.Index(addr, "://"); i >= 0 {
 		addr = addr[i+3:]
 	}
-	deadline := time.Now().Add(o.timeout)
+	// Give up a little before main's hard bound so the last error gets reported.
+	deadline := time.Now().Add(o.timeout * 9 / 10)
 	attempts := 0
+	listening := false
+	var lastErr error
 	for time.Now().Before(deadline) {
 		attempts++
 		for _, pid := range o.pids {
@@ -452,16 +455,22 @@ func runWaitHealthy(o *options, _ []string) (*result, error) {
 				return nil, fmt.Errorf("server process %d exited before becoming healthy", pid)
 			}
 		}
-		// A cheap TCP probe first: creating a gRPC client against a closed port costs a dial
-		// timeout, and gRPC's reconnect back-off would blur the measurement.
-		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			time.Sleep(2 * time.Millisecond)
-			continue
+		// A cheap TCP probe until the port listens: creating a gRPC client against a closed
+		// port costs a dial timeout, and gRPC's reconnect back-off would blur the measurement.
+		// Only until then, because each bare connection is a failed handshake in a TLS
+		// server's log.
+		if !listening {
+			conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+			if err != nil {
+				time.Sleep(2 * time.Millisecond)
+				continue
+			}
+			conn.Close()
+			listening = true
 		}
-		conn.Close()
 		c, err := newClient(o, 500*time.Millisecond)
 		if err != nil {
+			lastErr = err
 			time.Sleep(2 * time.Millisecond)
 			continue
 		}
@@ -475,6 +484,7 @@ func runWaitHealthy(o *options, _ []string) (*result, error) {
 			cancel()
 			ok = err == nil
 			if !ok {
+				lastErr = err
 				time.Sleep(2 * time.Millisecond)
 			}
 		}
@@ -486,5 +496,5 @@ func runWaitHealthy(o *options, _ []string) (*result, error) {
 			return res, nil
 		}
 	}
-	return nil, fmt.Errorf("not healthy within %v", o.timeout)
+	return nil, fmt.Errorf("not healthy within %v (last error: %v)", o.timeout, lastErr)
 }
