@@ -3,7 +3,7 @@
 # Idempotent: skips apt entirely when every package is already present.
 set -euo pipefail
 pkgs=(
-  build-essential cmake ninja-build pkg-config git curl openssl
+  build-essential cmake ninja-build pkg-config git curl openssl ccache
   libssl-dev libnghttp2-dev libprotobuf-dev protobuf-compiler liblmdb-dev libhttp-parser-dev
   libcli11-dev libyaml-cpp-dev libspdlog-dev libxxhash-dev zlib1g-dev libcrypt-dev libjwt-dev
   prometheus-cpp-dev libgtest-dev librapidcheck-dev libbenchmark-dev
