@@ -45,6 +45,11 @@ for _c in ("put-1000", "range-l-1000", "range-s-1000"):
     TARGETS[("tls", _c, "qps")] = ("ratio_ge", 10.0, "≥ 10× (or CPU/op ≤ 0.1×)")
     TARGETS[("tls", _c, "cpu")] = ("ratio_le", 0.1, "≤ 0.1× (or QPS ≥ 10×)")
     TARGETS[("tls", _c, "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
+# Either of the two suffices for these ("where the client saturates the machine first").
+ALTERNATIVES = {}
+for _c in ("put-1000", "range-l-1000", "range-s-1000"):
+    ALTERNATIVES[("tls", _c, "qps")] = "cpu"
+    ALTERNATIVES[("tls", _c, "cpu")] = "qps"
 TARGETS[("tls", "put-1", "qps")] = ("ratio_ge", 3.0, "≥ 3×")
 TARGETS[("tls", "put-1", "p50")] = ("abs_le", 0.25, "≤ 0.25 ms")
 TARGETS[("tls", "watch-10k", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
@@ -150,6 +155,22 @@ def verdict(target, e, p):
     return text, "met" if ok else "missed"
 
 
+ALT_FNS = {"qps": lambda r: r["r"]["qps"], "cpu": lambda r: r["r"]["server_cpu_us_per_op"]}
+
+
+def with_alternative(res, transport, case, key, status):
+    """A missed QPS (or CPU/op) target still counts when its alternative is met."""
+    alt = ALTERNATIVES.get((transport, case, key))
+    if status != "missed" or not alt:
+        return status
+    _, astatus = verdict(TARGETS[(transport, case, alt)],
+                         stat(res.values("etcd", transport, case, ALT_FNS[alt])),
+                         stat(res.values("etcdpp", transport, case, ALT_FNS[alt])))
+    if astatus == "met":
+        return "met (by %s)" % ("CPU/op" if alt == "cpu" else "QPS")
+    return status
+
+
 def ratio_text(e, p):
     if e is None or p is None:
         return "pending"
@@ -170,6 +191,7 @@ def table(res, transport, metrics, cases, out):
             if e is None and p is None:
                 continue
             ttext, status = verdict(TARGETS.get((transport, case, key)), e, p)
+            status = with_alternative(res, transport, case, key, status)
             out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 desc if first else "", title, fmt_stat(e, fmt), fmt_stat(p, fmt),
                 ratio_text(e, p), ttext, status))
@@ -473,6 +495,7 @@ def summary(res, meta):
             continue
         metric = next((v for k, v in keymap.items() if k in title), "")
         ttext, status = verdict(TARGETS.get((t, case, metric)), e, p)
+        status = with_alternative(res, t, case, metric, status)
         out.append("| %s | %s | %s | %s | %s |" % (
             title, fmt_stat(e, fmt), fmt_stat(p, fmt), ratio_text(e, p),
             (ttext + (" — " + status if status else "")) if ttext else ""))
