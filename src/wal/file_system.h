@@ -57,6 +57,10 @@ class FileSystem {
   virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) = 0;
   // Returns the whole content of the file.
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  // Like ReadFile, but may leave out a suffix of the file that is known to read as zeros
+  // (space reserved by Preallocate and never written), so that scanning a mostly empty 64 MiB
+  // segment does not read 64 MiB. Everything that was ever written is included.
+  virtual Result<std::string> ReadFileData(const std::string& path) { return ReadFile(path); }
   // Returns the names (not paths) of the entries in `dir`, sorted, without "." and "..".
   virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   // Creates `dir` and missing parents; OK if it already exists.

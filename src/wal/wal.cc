@@ -163,7 +163,7 @@ Result<std::vector<SnapshotMarker>> Wal::ValidSnapshotMarkers(const std::string&
   raft::HardState hs;
   for (size_t i = 0; i < segments.size(); ++i) {
     const std::string path = JoinPath(dir, segments[i].file);
-    ETCDPP_ASSIGN_OR_RETURN(std::string bytes, options.fs->ReadFile(path));
+    ETCDPP_ASSIGN_OR_RETURN(std::string bytes, options.fs->ReadFileData(path));
     SegmentScan scan = ScanRecords(bytes);
     const bool is_last = i + 1 == segments.size();
     if (scan.bad && (!is_last || !scan.torn)) {
@@ -206,7 +206,7 @@ Result<WalContents> Wal::ReadAll() {
     const SegmentName& seg = segments_[i];
     const std::string path = JoinPath(dir_, seg.file);
     const bool is_last = i + 1 == segments_.size();
-    ETCDPP_ASSIGN_OR_RETURN(std::string bytes, fs->ReadFile(path));
+    ETCDPP_ASSIGN_OR_RETURN(std::string bytes, fs->ReadFileData(path));
     SegmentScan scan = ScanRecords(bytes);
 
     if (scan.records.empty() || scan.records[0].type != RecordType::kSegmentHeader) {

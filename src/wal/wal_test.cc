@@ -728,5 +728,43 @@ TEST(WalPosixTest, RoundTripOnDisk) {
   std::filesystem::remove_all(tmpl);
 }
 
+// On disk, ReadAll reads only the data regions of the pre-allocated segment (SEEK_DATA/SEEK_HOLE).
+// Bytes written far after the log (a torn write that left a hole) must still be seen and zeroed,
+// and entries whose data is all zeros must survive.
+TEST(WalPosixTest, ReadsAllWrittenRegionsOfPreallocatedSegments) {
+  char tmpl[] = "/tmp/etcdpp-wal-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = std::string(tmpl) + "/wal";
+  std::string seg = dir + "/0000000000000000-0000000000000000.wal";
+  std::vector<Entry> entries = {E(1, 1, std::string(9000, '\0')), E(1, 2, "x")};
+  {
+    auto w = Wal::Create(dir, "meta");
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->Save(HS(1, 1, 1), entries).ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  auto data = PosixFileSystem()->ReadFileData(seg);
+  ASSERT_TRUE(data.ok());
+  EXPECT_LT(data->size(), 64u << 10);  // not the whole 64 MiB
+  {
+    auto f = PosixFileSystem()->OpenFile(seg, OpenMode::kExisting);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->WriteAt(1 << 20, "stale bytes after a hole").ok());
+    ASSERT_TRUE((*f)->Sync().ok());
+  }
+  {
+    auto w = Wal::Open(dir, {});
+    ASSERT_TRUE(w.ok());
+    auto c = (*w)->ReadAll();
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->entries, entries);
+  }
+  auto after = PosixFileSystem()->ReadFile(seg);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), kDefaultSegmentSizeBytes);
+  EXPECT_EQ(after->find("stale"), std::string::npos);  // the torn tail was zeroed
+  std::filesystem::remove_all(tmpl);
+}
+
 }  // namespace
 }  // namespace etcdpp::wal
