@@ -50,7 +50,6 @@ class Rng {
 };
 
 constexpr uint64_t kTickBaseMs = 10;
-constexpr int kElectionTicks = 10;
 // Members never exceed this many (voters + learners); bounds the cost of a seed.
 constexpr size_t kMaxMembers = 7;
 
@@ -141,6 +140,8 @@ class Sim {
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   // Fault profile of this seed.
   double loss_ = 0, dup_ = 0;
+  int election_ticks_ = 10, heartbeat_ticks_ = 1;
+  bool pre_vote_ = true, check_quorum_ = true;
   uint64_t max_delay_ms_ = 5;
   double p_crash_ = 0, p_pause_ = 0, p_partition_ = 0, p_disk_fail_ = 0, p_conf_ = 0,
          p_transfer_ = 0;
@@ -170,12 +171,20 @@ void Sim::Bootstrap() {
   p_disk_fail_ = rng_.Chance(0.5) ? 0 : rng_.Real(0, 0.02);
   p_conf_ = rng_.Real(0, 0.15);
   p_transfer_ = rng_.Real(0, 0.1);
+  // Timer and protocol options are per cluster (members must agree on them). Most seeds use
+  // the defaults; some turn pre-vote or check-quorum off, as etcd's raft allows.
+  election_ticks_ = static_cast<int>(rng_.Uniform(5, 20));
+  heartbeat_ticks_ = static_cast<int>(rng_.Uniform(1, std::min<uint64_t>(3, election_ticks_ - 1)));
+  pre_vote_ = !rng_.Chance(0.2);
+  check_quorum_ = !rng_.Chance(0.2);
   {
     std::ostringstream os;
     os << "seed " << o_.seed << ": " << n << " nodes, loss " << loss_ << ", dup " << dup_
        << ", delay<=" << max_delay_ms_ << "ms, crash " << p_crash_ << ", pause " << p_pause_
        << ", partition " << p_partition_ << ", diskfail " << p_disk_fail_ << ", conf " << p_conf_
-       << ", transfer " << p_transfer_;
+       << ", transfer " << p_transfer_ << ", election/heartbeat ticks " << election_ticks_ << "/"
+       << heartbeat_ticks_ << (pre_vote_ ? "" : ", no pre-vote")
+       << (check_quorum_ ? "" : ", no check-quorum");
     Log(os.str());
   }
   // Every initial member starts from the same bootstrap snapshot at index 1 holding the
@@ -202,8 +211,10 @@ void Sim::StartNode(SimNode& n) {
   CHECK(snap.ok());
   raft::Config c;
   c.id = NodeId(n.id);
-  c.election_tick = kElectionTicks;
-  c.heartbeat_tick = 1;
+  c.election_tick = election_ticks_;
+  c.heartbeat_tick = heartbeat_ticks_;
+  c.pre_vote = pre_vote_;
+  c.check_quorum = check_quorum_;
   c.storage = &n.disk;
   c.random_seed = o_.seed * 1000003 + n.id * 7919 + n.incarnation;
   c.max_size_per_msg_bytes = rng_.Chance(0.5) ? 64 : 1 << 20;  // small messages: more pipelining
