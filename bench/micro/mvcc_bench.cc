@@ -7,6 +7,7 @@
 //    serializable get costs), random keys of a 100k-key store.
 //  - BM_RangeOneKeyHistoric: the same at an older revision (the keyrev path).
 //  - BM_FullScan100kx1KiB: one Range over all of 100k keys with 1 KiB values.
+//  - BM_FullScanApplier100kx1KiB: the same through KvApplier::Range, serialized to wire bytes.
 //  - BM_Open1M: opening a store holding 1M keys (Env::Open + Store::Open + one read), the cold
 //    start figure; the store is built once and cached under the bench dir.
 // Results go to docs/benchmarks.md, "MVCC micro-benchmark".
@@ -28,6 +29,7 @@
 #include <string>
 
 #include "mvcc/store.h"
+#include "server/apply/kv_apply.h"
 #include "storage/env.h"
 
 namespace etcdpp::mvcc {
@@ -167,6 +169,28 @@ void BM_FullScan100kx1KiB(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 100000);
 }
 BENCHMARK(BM_FullScan100kx1KiB)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same read through the KV applier: RangeRequest in, serialized RangeResponse bytes out
+// (what the gRPC layer then frames), i.e. the engine's share of a full read.
+void BM_FullScanApplier100kx1KiB(benchmark::State& state) {
+  auto bs = BenchStore::Fresh();
+  bs->Load(100000, 1024, 1000);
+  apply::KvApplier applier;
+  etcdserverpb::RangeRequest req;
+  req.set_key(std::string(1, '\0'));
+  req.set_range_end(std::string(1, '\0'));
+  std::string wire;
+  for (auto _ : state) {
+    auto view = bs->store_->Read();
+    auto resp = applier.Range(*view, req);
+    if (!resp.ok() || resp->count() != 100000) std::abort();
+    wire.clear();
+    resp->SerializeToString(&wire);
+    benchmark::DoNotOptimize(wire.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 100000);
+}
+BENCHMARK(BM_FullScanApplier100kx1KiB)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_Open1M(benchmark::State& state) {
   const std::string dir = BenchDir() + "/etcdpp-mvcc-bench-1M";

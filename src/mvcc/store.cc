@@ -81,12 +81,12 @@ Result<KeyValueView> ReadRevision(const storage::Txn& txn, Dbi rev_db, RevisionK
   return DecodeKeyValue(*v);
 }
 
-// Builds the KeyValue of a live key from its KeyState (+ its value from `rev` unless keys_only).
-Result<KeyValue> LiveKeyValue(const storage::Txn& txn, const Dbs& dbs, std::string_view key,
-                              std::string_view state_bytes, bool keys_only) {
+// Builds the view of a live key from its KeyState (+ its value from `rev` unless keys_only).
+Result<KeyValueView> LiveKeyValue(const storage::Txn& txn, const Dbs& dbs, std::string_view key,
+                                  std::string_view state_bytes, bool keys_only) {
   KeyState st;
   if (!DecodeKeyState(state_bytes, &st)) return Corrupt("bad key state of " + std::string(key));
-  KeyValue kv;
+  KeyValueView kv;
   kv.key = key;
   kv.create_revision = st.create_revision;
   kv.mod_revision = st.mod.main;
@@ -100,36 +100,35 @@ Result<KeyValue> LiveKeyValue(const storage::Txn& txn, const Dbs& dbs, std::stri
 }
 
 // Range over live keys (`key` sub-database): the read revision is the current one.
-Status RangeLive(const storage::Txn& txn, const Dbs& dbs, const KeySpan& span,
-                 const RangeOptions& opts, RangeResult* r) {
-  auto want_kv = [&] {
-    return !opts.count_only &&
-           (opts.limit <= 0 || static_cast<int64_t>(r->kvs.size()) < opts.limit);
-  };
+// Returns the count; calls `visit` for the first `limit` keys unless count_only.
+Result<int64_t> RangeLive(const storage::Txn& txn, const Dbs& dbs, const KeySpan& span,
+                          const RangeOptions& opts, const KvVisitor& visit) {
+  int64_t count = 0;
+  auto want_kv = [&] { return !opts.count_only && (opts.limit <= 0 || count <= opts.limit); };
   if (span.kind == EndKind::kSingle) {
-    if (span.key.empty() || span.key.size() > kMaxUserKeyBytes) return Status::Ok();
+    if (span.key.empty() || span.key.size() > kMaxUserKeyBytes) return count;
     ETCDPP_ASSIGN_OR_RETURN(auto state, txn.Get(dbs.key, span.key));
-    if (!state.has_value()) return Status::Ok();
-    r->count = 1;
+    if (!state.has_value()) return count;
+    count = 1;
     if (want_kv()) {
-      ETCDPP_ASSIGN_OR_RETURN(KeyValue kv,
+      ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv,
                               LiveKeyValue(txn, dbs, span.key, *state, opts.keys_only));
-      r->kvs.push_back(std::move(kv));
+      visit(kv);
     }
-    return Status::Ok();
+    return count;
   }
   ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(dbs.key));
   ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, span.key, /*dup_db=*/false));
   while (found && span.BeforeEnd(c.key())) {
-    ++r->count;
+    ++count;
     if (want_kv()) {
-      ETCDPP_ASSIGN_OR_RETURN(KeyValue kv,
+      ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv,
                               LiveKeyValue(txn, dbs, c.key(), c.value(), opts.keys_only));
-      r->kvs.push_back(std::move(kv));
+      visit(kv);
     }
     ETCDPP_ASSIGN_OR_RETURN(found, c.Next());
   }
-  return Status::Ok();
+  return count;
 }
 
 // With `c` on the first keyrev entry of a key, finds the key's latest entry with main ≤ rev.
@@ -154,53 +153,57 @@ Result<bool> LatestAtOrBefore(Cursor& c, int64_t rev, KeyRevEntry* out) {
   return true;
 }
 
-// Range at a past revision (`keyrev` sub-database).
-Status RangeHistoric(const storage::Txn& txn, const Dbs& dbs, const KeySpan& span, int64_t rev,
-                     const RangeOptions& opts, RangeResult* r) {
+// Range at a past revision (`keyrev` sub-database). Same contract as RangeLive.
+Result<int64_t> RangeHistoric(const storage::Txn& txn, const Dbs& dbs, const KeySpan& span,
+                              int64_t rev, const RangeOptions& opts, const KvVisitor& visit) {
+  int64_t count = 0;
   ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(dbs.keyrev));
-  auto visit = [&]() -> Status {
+  auto visit_key = [&]() -> Status {
     KeyRevEntry e;
     ETCDPP_ASSIGN_OR_RETURN(bool existed, LatestAtOrBefore(c, rev, &e));
     if (!existed || e.tombstone) return Status::Ok();
-    ++r->count;
-    if (opts.count_only || (opts.limit > 0 && static_cast<int64_t>(r->kvs.size()) >= opts.limit)) {
-      return Status::Ok();
-    }
+    ++count;
+    if (opts.count_only || (opts.limit > 0 && count > opts.limit)) return Status::Ok();
     ETCDPP_ASSIGN_OR_RETURN(KeyValueView stored, ReadRevision(txn, dbs.rev, e.rev));
-    KeyValue kv = stored.ToOwned();
-    if (opts.keys_only) kv.value.clear();
-    r->kvs.push_back(std::move(kv));
+    if (opts.keys_only) stored.value = {};
+    visit(stored);
     return Status::Ok();
   };
   if (span.kind == EndKind::kSingle) {
-    if (span.key.empty() || span.key.size() > kMaxUserKeyBytes) return Status::Ok();
+    if (span.key.empty() || span.key.size() > kMaxUserKeyBytes) return count;
     ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekExact(span.key));
-    if (found) ETCDPP_RETURN_IF_ERROR(visit());
-    return Status::Ok();
+    if (found) ETCDPP_RETURN_IF_ERROR(visit_key());
+    return count;
   }
   ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, span.key, /*dup_db=*/true));
   while (found && span.BeforeEnd(c.key())) {
-    ETCDPP_RETURN_IF_ERROR(visit());
+    ETCDPP_RETURN_IF_ERROR(visit_key());
     ETCDPP_ASSIGN_OR_RETURN(found, c.NextKey());
   }
-  return Status::Ok();
+  return count;
 }
 
 // etcd's rangeKeys: `cur` is the reader's current revision, `compact` the compaction revision.
-Result<RangeResult> RangeAt(const storage::Txn& txn, const Dbs& dbs, int64_t cur, int64_t compact,
-                            std::string_view key, std::string_view end, const RangeOptions& opts) {
+// Returns the count.
+Result<int64_t> RangeEachAt(const storage::Txn& txn, const Dbs& dbs, int64_t cur, int64_t compact,
+                            std::string_view key, std::string_view end, const RangeOptions& opts,
+                            const KvVisitor& visit) {
   int64_t rev = opts.rev;
   if (rev > cur) return ErrFutureRev();
   if (rev <= 0) rev = cur;
   if (rev < compact) return ErrCompacted();
+  KeySpan span = KeySpan::Of(key, end);
+  if (rev == cur) return RangeLive(txn, dbs, span, opts, visit);
+  return RangeHistoric(txn, dbs, span, rev, opts, visit);
+}
+
+Result<RangeResult> RangeAt(const storage::Txn& txn, const Dbs& dbs, int64_t cur, int64_t compact,
+                            std::string_view key, std::string_view end, const RangeOptions& opts) {
   RangeResult r;
   r.rev = cur;
-  KeySpan span = KeySpan::Of(key, end);
-  if (rev == cur) {
-    ETCDPP_RETURN_IF_ERROR(RangeLive(txn, dbs, span, opts, &r));
-  } else {
-    ETCDPP_RETURN_IF_ERROR(RangeHistoric(txn, dbs, span, rev, opts, &r));
-  }
+  ETCDPP_ASSIGN_OR_RETURN(
+      r.count, RangeEachAt(txn, dbs, cur, compact, key, end, opts,
+                           [&](const KeyValueView& kv) { r.kvs.push_back(kv.ToOwned()); }));
   return r;
 }
 
@@ -285,6 +288,13 @@ Result<WriteBatch> Store::Write(WriteBatchOptions options) {
 // ---------------------------------------------------------------------------------------------
 // ReadView
 
+Result<int64_t> ReadView::RangeEach(std::string_view key, std::string_view end,
+                                    const RangeOptions& opts, const KvVisitor& visit) const {
+  const Store& s = *store_;
+  return RangeEachAt(txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, rev_, compact_rev_,
+                     key, end, opts, visit);
+}
+
 Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
                                     const RangeOptions& opts) const {
   const Store& s = *store_;
@@ -368,6 +378,14 @@ Result<std::vector<std::string>> ReadView::KeysWithLease(LeaseId lease) const {
 // TxnWrite
 
 TxnWrite::TxnWrite(WriteBatch* batch) : batch_(batch), begin_rev_(batch->current_rev_) {}
+
+Result<int64_t> TxnWrite::RangeEach(std::string_view key, std::string_view end,
+                                    const RangeOptions& opts, const KvVisitor& visit) const {
+  const Store& s = *batch_->store_;
+  int64_t cur = begin_rev_ + (events_.empty() ? 0 : 1);
+  return RangeEachAt(batch_->txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, cur,
+                     batch_->compact_rev_, key, end, opts, visit);
+}
 
 Result<RangeResult> TxnWrite::Range(std::string_view key, std::string_view end,
                                     const RangeOptions& opts) const {

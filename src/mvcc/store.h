@@ -76,6 +76,10 @@ struct RangeResult {
   int64_t rev = 0;
 };
 
+// Called with each KeyValue of a range, in key order. The views point into the LMDB snapshot
+// and are valid only during the call.
+using KvVisitor = std::function<void(const KeyValueView&)>;
+
 struct HashResult {
   uint32_t hash = 0;
   int64_t rev = 0;          // the store's current revision (response header)
@@ -106,6 +110,10 @@ class ReadView {
   // Returns ErrFutureRev if opts.rev > rev(), ErrCompacted if 0 < opts.rev < compact_rev().
   Result<RangeResult> Range(std::string_view key, std::string_view end,
                             const RangeOptions& opts) const;
+  // The same without copying: calls `visit` for each KeyValue Range would return and returns
+  // the count. For large reads (the caller copies straight into its response).
+  Result<int64_t> RangeEach(std::string_view key, std::string_view end, const RangeOptions& opts,
+                            const KvVisitor& visit) const;
 
   // Calls `fn` for every change with main revision in [from_rev, to_rev] (to_rev ≤ 0: up to the
   // current revision), in revision order, stopping after `max_events` events or when `fn`
@@ -160,6 +168,9 @@ class TxnWrite {
   // read revision is rev()+1 once something changed).
   Result<RangeResult> Range(std::string_view key, std::string_view end,
                             const RangeOptions& opts) const;
+  // See ReadView::RangeEach; the header revision is rev() (+1 once something changed).
+  Result<int64_t> RangeEach(std::string_view key, std::string_view end, const RangeOptions& opts,
+                            const KvVisitor& visit) const;
   // The live keys attached to `lease`, including this transaction's own changes.
   Result<std::vector<std::string>> KeysWithLease(LeaseId lease) const;
 
