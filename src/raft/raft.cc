@@ -57,6 +57,10 @@ Status Config::Validate() const {
   }
   if (storage == nullptr) return InvalidArgument("raft: storage cannot be null");
   if (max_inflight_msgs == 0) return InvalidArgument("raft: max inflight messages must be > 0");
+  if (read_only_option == ReadOnlyOption::kLeaseBased && !check_quorum) {
+    // The lease is only as good as the leader's knowledge that a quorum still follows it.
+    return InvalidArgument("raft: lease-based reads require check-quorum");
+  }
   if (max_committed_size_per_ready_bytes == 0) {
     return InvalidArgument("raft: max committed size per ready must be > 0");
   }

@@ -274,6 +274,31 @@ TEST(NodeTest, ReadIndexNeedsQuorum) {
   EXPECT_TRUE(c.reads(1).empty());
 }
 
+// Thesis §6.4.1: with lease-based reads the leader answers from its commit index without a
+// heartbeat round (relying on check-quorum's lease); the option demands check-quorum.
+TEST(RaftTest, LeaseBasedReadIndex) {
+  TestNetwork net({1, 2, 3}, [](Config& c) {
+    c.check_quorum = true;
+    c.read_only_option = ReadOnlyOption::kLeaseBased;
+  });
+  net.Campaign(1);
+  Raft& r = net.raft(1);
+  ASSERT_EQ(r.state(), StateType::kLeader);
+  net.Isolate(1);
+  Message m = MakeMsg(1, 1, MessageType::kReadIndex);
+  m.context = "lease";
+  ASSERT_TRUE(r.Step(m).ok());
+  ASSERT_EQ(r.read_states().size(), 1u);
+  EXPECT_EQ(r.read_states()[0].index.value(), r.log().committed());
+  Config bad;
+  bad.id = N(1);
+  MemoryStorage st;
+  bad.storage = &st;
+  bad.check_quorum = false;
+  bad.read_only_option = ReadOnlyOption::kLeaseBased;
+  EXPECT_FALSE(bad.Validate().ok());
+}
+
 // Batching: several queued reads are confirmed by the acks of one heartbeat round.
 TEST(RaftTest, ReadIndexBatching) {
   TestNetwork net({1, 2, 3});
