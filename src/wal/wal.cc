@@ -464,6 +464,12 @@ Status Wal::Save(const raft::HardState& hard_state, std::span<const raft::Entry>
         return InvalidArgument("wal: entries to save are not consecutive");
       }
     }
+    for (const auto& e : entries) {
+      if (EntryPayloadSize(e) > kMaxRecordPayloadBytes) {
+        return InvalidArgument("wal: entry " + std::to_string(e.index.value()) + " of " +
+                               std::to_string(e.data.size()) + " bytes exceeds the record limit");
+      }
+    }
   }
   const bool hs_changed = !hard_state.empty() && hard_state != hard_state_;
   if (entries.empty() && !hs_changed) return Status::Ok();

@@ -119,7 +119,8 @@ class Wal {
   // Appends `entries` and then `hard_state` (skipped if empty or unchanged) in one write, then
   // fdatasyncs once (see the ordering contract for the commit-only exception). Cuts a new
   // segment first if the batch would not fit in the current one.
-  // REQUIRES: entries have consecutive indexes; entries[0].index ≤ last_index() + 1.
+  // REQUIRES: entries have consecutive indexes; entries[0].index ≤ last_index() + 1; each entry's
+  // data is below kMaxRecordPayloadBytes.
   // Errors: kInvalidArgument if the requirement does not hold (nothing written, not sticky);
   // kFailedPrecondition before ReadAll/after Close; the sticky error after any I/O failure.
   Status Save(const raft::HardState& hard_state, std::span<const raft::Entry> entries);
@@ -190,7 +191,9 @@ class Wal {
   std::string metadata_;
   raft::HardState hard_state_;
   SnapshotMarker snapshot_;  // newest marker in the log
-  std::string buffer_;       // reused encoding buffer of Save
+  // Reused encoding buffer of Save: grows to the largest batch, which the raft layer bounds (its
+  // max bytes per Ready); kept so a Save does not allocate.
+  std::string buffer_;
 };
 
 // Builds the etcd-style segment file name "%016x-%016x.wal".
