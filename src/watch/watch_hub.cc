@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "base/check.h"
 #include "watch/response_encoder.h"
 
@@ -167,6 +169,7 @@ void WatchHub::DispatchLocked(const Revision& r) {
   EncodedEvents enc;
   std::vector<std::string_view> out;
   for (Watcher* w : touched) {
+    if (w->state != Watcher::State::kSynced) continue;  // its stream broke in this loop
     if (r.rev < w->min_rev) continue;  // starts at a later revision
     out.clear();
     bool missing_prev = false;
@@ -185,7 +188,15 @@ void WatchHub::DispatchLocked(const Revision& r) {
     if (out.empty()) continue;  // everything filtered: etcd sends nothing
     if (missing_prev || w->stream->sink->pending_bytes() > options_.max_stream_pending_bytes) {
       // History has the revision (and the previous values): serve it from there.
-      if (!missing_prev) ++stats_.slow_moves;
+      if (!missing_prev) {
+        ++stats_.slow_moves;
+        if (!w->stream->slow_logged) {  // once per stream: a stalled client must not spam
+          w->stream->slow_logged = true;
+          spdlog::info("watch stream {}: client is not reading ({} bytes pending); its watchers "
+                       "are served from history until it catches up",
+                       w->stream->id, w->stream->sink->pending_bytes());
+        }
+      }
       MoveToUnsyncedLocked(w, r.rev);
       continue;
     }
@@ -203,7 +214,9 @@ void WatchHub::SendEventsLocked(Watcher* w, const std::string& header,
   size_t limit = options_.max_fragment_bytes;
   if (!w->fragment || ev.size() < 2 ||
       EventsResponseSize(header, w->id, ev, 0, ev.size(), false) < limit) {
-    (void)sink->Send(EncodeEventsResponse(header, w->id, ev, false));
+    if (!sink->Send(EncodeEventsResponse(header, w->id, ev, false)).ok()) {
+      StreamBrokenLocked(w->stream);
+    }
     return;
   }
   // etcd's sendFragments: fill each part while it stays under the limit (at least one event per
@@ -220,8 +233,17 @@ void WatchHub::SendEventsLocked(Watcher* w, const std::string& header,
       size += add;
       ++idx;
     }
-    (void)sink->Send(EncodeEventsResponse(header, w->id, part, idx < ev.size()));
+    if (!sink->Send(EncodeEventsResponse(header, w->id, part, idx < ev.size())).ok()) {
+      StreamBrokenLocked(w->stream);
+      return;
+    }
   }
+}
+
+void WatchHub::StreamBrokenLocked(Stream* s) {
+  // The stream is finished (client gone, or reset for holding too many bytes): stop matching
+  // its watchers now rather than when the transport reports the end.
+  for (auto& [id, w] : s->watchers) DetachLocked(w.get());
 }
 
 void WatchHub::SendControlLocked(Stream* s, const etcdserverpb::WatchResponse& resp) {
@@ -547,6 +569,7 @@ bool WatchHub::CatchUpRound() {
   std::vector<std::string> encoded;
   std::vector<std::string_view> part;
   for (Watcher* w : live) {
+    if (w->state != Watcher::State::kUnsynced) continue;  // its stream broke in this loop
     // Send whole revisions, splitting the response at revision boundaries past
     // catch_up_response_bytes.
     encoded.clear();
@@ -572,6 +595,7 @@ bool WatchHub::CatchUpRound() {
         bytes = 0;
       }
     }
+    if (w->state != Watcher::State::kUnsynced) continue;  // the stream broke while sending
     w->min_rev = std::max(w->min_rev, covered + 1);
     ++w->gen;
     // Everything below min_rev has been sent; everything the dispatcher has not yet dispatched

@@ -193,6 +193,7 @@ class WatchHub {
     LeaderRequirement leader = LeaderRequirement::kNone;
     std::unordered_map<int64_t, std::shared_ptr<Watcher>> watchers;
     int64_t next_id = 0;
+    bool slow_logged = false;  // logged its first slow episode
   };
   // One published revision waiting for the dispatcher.
   struct Revision {
@@ -221,6 +222,7 @@ class WatchHub {
   void MoveToUnsyncedLocked(Watcher* w, int64_t min_rev);
   void MoveToSyncedLocked(Watcher* w);
   void DetachLocked(Watcher* w);  // out of its group; state kDone
+  void StreamBrokenLocked(Stream* s);
   // Sends one event response, fragmented if the watcher asked for it. `header`: serialized
   // ResponseHeader.
   void SendEventsLocked(Watcher* w, const std::string& header,
