@@ -17,6 +17,7 @@ class MemFileSystem::MemFile final : public File {
   Status WriteAt(uint64_t offset, std::string_view data) override {
     std::lock_guard<std::mutex> l(fs_->mu_);
     ETCDPP_RETURN_IF_ERROR(Alive());
+    ETCDPP_RETURN_IF_ERROR(fs_->MutatingOp("pwrite " + path_));
     bool fail = false;
     if (fs_->writes_until_failure_ > 0 && --fs_->writes_until_failure_ == 0) {
       fail = true;
@@ -33,6 +34,7 @@ class MemFileSystem::MemFile final : public File {
   Status Sync() override {
     std::lock_guard<std::mutex> l(fs_->mu_);
     ETCDPP_RETURN_IF_ERROR(Alive());
+    ETCDPP_RETURN_IF_ERROR(fs_->MutatingOp("fdatasync " + path_));
     if (fs_->syncs_until_failure_ > 0 && --fs_->syncs_until_failure_ == 0) {
       return IoError("fdatasync " + path_ + ": injected I/O error");
     }
@@ -44,6 +46,7 @@ class MemFileSystem::MemFile final : public File {
   Status Truncate(uint64_t size_bytes) override {
     std::lock_guard<std::mutex> l(fs_->mu_);
     ETCDPP_RETURN_IF_ERROR(Alive());
+    ETCDPP_RETURN_IF_ERROR(fs_->MutatingOp("ftruncate " + path_));
     inode_->data.resize(size_bytes, '\0');
     return Status::Ok();
   }
@@ -51,6 +54,7 @@ class MemFileSystem::MemFile final : public File {
   Status Preallocate(uint64_t size_bytes) override {
     std::lock_guard<std::mutex> l(fs_->mu_);
     ETCDPP_RETURN_IF_ERROR(Alive());
+    ETCDPP_RETURN_IF_ERROR(fs_->MutatingOp("fallocate " + path_));
     if (inode_->data.size() < size_bytes) inode_->data.resize(size_bytes, '\0');
     return Status::Ok();
   }
@@ -94,6 +98,7 @@ Result<std::unique_ptr<File>> MemFileSystem::OpenFile(const std::string& path, O
   if (!dirs_.count(ParentDir(path))) return NotFound("open " + path + ": no such directory");
   auto it = names_.find(path);
   if (mode == OpenMode::kCreateExclusive) {
+    ETCDPP_RETURN_IF_ERROR(MutatingOp("open " + path));
     if (it != names_.end()) return Status(Code::kAlreadyExists, "open " + path + ": exists");
     it = names_.emplace(path, std::make_shared<Inode>()).first;
   } else if (it == names_.end()) {
@@ -127,6 +132,7 @@ Result<std::vector<std::string>> MemFileSystem::ListDir(const std::string& dir) 
 
 Status MemFileSystem::CreateDirs(const std::string& dir) {
   std::lock_guard<std::mutex> l(mu_);
+  ETCDPP_RETURN_IF_ERROR(MutatingOp("mkdir " + dir));
   std::string d = dir;
   while (!dirs_.count(d)) {
     if (names_.count(d)) return FailedPrecondition(d + " exists and is not a directory");
@@ -143,6 +149,7 @@ bool MemFileSystem::Exists(const std::string& path) {
 
 Status MemFileSystem::Rename(const std::string& from, const std::string& to) {
   std::lock_guard<std::mutex> l(mu_);
+  ETCDPP_RETURN_IF_ERROR(MutatingOp("rename " + from));
   auto it = names_.find(from);
   if (it != names_.end()) {
     names_[to] = it->second;
@@ -196,12 +203,14 @@ Status MemFileSystem::Rename(const std::string& from, const std::string& to) {
 
 Status MemFileSystem::Remove(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
+  ETCDPP_RETURN_IF_ERROR(MutatingOp("unlink " + path));
   if (names_.erase(path) == 0) return NotFound("unlink " + path + ": no such file");
   return Status::Ok();
 }
 
 Status MemFileSystem::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> l(mu_);
+  ETCDPP_RETURN_IF_ERROR(MutatingOp("fsync " + dir));
   if (!dirs_.count(dir)) return NotFound("open " + dir + ": no such directory");
   for (auto i = durable_names_.begin(); i != durable_names_.end();) {
     i = ParentDir(i->first) == dir ? durable_names_.erase(i) : std::next(i);
@@ -245,6 +254,19 @@ void MemFileSystem::Crash(CrashMode mode, uint64_t seed) {
   durable_names_ = names_;
   writes_until_failure_ = 0;
   syncs_until_failure_ = 0;
+  ops_until_death_ = 0;
+  dead_ = false;
+}
+
+void MemFileSystem::DieAfter(int n) {
+  std::lock_guard<std::mutex> l(mu_);
+  ops_until_death_ = n;
+}
+
+Status MemFileSystem::MutatingOp(const std::string& what) {
+  if (!dead_ && ops_until_death_ > 0 && --ops_until_death_ == 0) dead_ = true;
+  if (dead_) return IoError(what + ": the process died (simulated)");
+  return Status::Ok();
 }
 
 void MemFileSystem::FailWrite(int n) {

@@ -55,6 +55,11 @@ class MemFileSystem final : public FileSystem {
   // The n-th (1-based) File::Sync from now fails once with an I/O error and makes nothing durable.
   void FailSync(int n);
 
+  // Simulates the process dying in the middle of whatever it is doing: the n-th (1-based)
+  // mutating call from now (write, sync, truncate, preallocate, create, rename, remove, dir sync)
+  // and every later one fail without effect, until Crash().
+  void DieAfter(int n);
+
   // Test helpers that bypass durability: read/overwrite the current bytes of a file.
   Result<std::string> Peek(const std::string& path) { return ReadFile(path); }
   Status Poke(const std::string& path, const std::string& data);
@@ -71,6 +76,10 @@ class MemFileSystem final : public FileSystem {
   class MemFile;
   class MemLock;
 
+  // Counts one mutating call for DieAfter; returns an error if the process is "dead".
+  // REQUIRES: mu_ held.
+  Status MutatingOp(const std::string& what);
+
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Inode>> names_;          // current namespace
   std::map<std::string, std::shared_ptr<Inode>> durable_names_;  // namespace after a crash
@@ -80,6 +89,8 @@ class MemFileSystem final : public FileSystem {
   int writes_until_failure_ = 0;  // 0: no failure armed
   int syncs_until_failure_ = 0;
   int sync_count_ = 0;
+  int ops_until_death_ = 0;  // 0: not armed
+  bool dead_ = false;
   int write_count_ = 0;
 };
 

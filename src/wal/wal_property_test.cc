@@ -114,7 +114,7 @@ RC_GTEST_PROP(WalPropertyTest, RecoversExactlyWhatWasSynced, ()) {
 
   const int steps = *rc::gen::inRange(1, 80);
   for (int step = 0; step < steps; ++step) {
-    int op = *rc::gen::inRange(0, 100);
+    int op = *rc::gen::inRange(0, 112);
     Model& m = h.model;
     if (op < 55) {
       if (*rc::gen::inRange(0, 4) == 0) ++term;  // a new leader, maybe overwriting a suffix
@@ -169,8 +169,45 @@ RC_GTEST_PROP(WalPropertyTest, RecoversExactlyWhatWasSynced, ()) {
       RC_ASSERT(h.wal->ReleaseLockTo(snap.index).ok());
       m.log.erase(m.log.begin(), m.log.begin() + static_cast<std::ptrdiff_t>(k) + 1);
       m.snap = snap;
-    } else {
+    } else if (op < 100) {
       ReopenAndCheck(h, /*crash=*/false);
+    } else if (op < 106) {
+      // The process dies at an arbitrary file-system call inside a Save (possibly in the middle
+      // of a segment cut); the Save may even have returned OK just before.
+      int n = *rc::gen::inRange(1, 10);
+      h.fs.DieAfter(n);
+      ++term;
+      auto batch = GenBatch(m, term);
+      if (*rc::gen::arbitrary<bool>()) {  // sometimes big enough to force a cut
+        for (auto& e : batch) e.data.resize(600, 'z');
+      }
+      HardState hs{Term(term), raft::NodeId(1), m.hs.commit};
+      RC_LOG() << "save " << batch.front().index << ".." << batch.back().index << " dying at call "
+               << n << "\n";
+      Status s = h.wal->Save(hs, batch);
+      if (s.ok()) {
+        m.Apply(batch);
+        m.hs = hs;
+        m.hs_candidates = {hs};
+      } else {
+        h.failed_batch = batch;
+        m.hs_candidates.push_back(hs);
+      }
+      ReopenAndCheck(h, /*crash=*/true);
+    } else {
+      // The process dies during SaveSnapshot or the segment release after it.
+      if (m.log.empty()) continue;
+      size_t k = *rc::gen::inRange<size_t>(0, m.log.size());
+      SnapshotMarker snap{m.log[k].index, m.log[k].term};
+      int n = *rc::gen::inRange(1, 6);
+      h.fs.DieAfter(n);
+      RC_LOG() << "snapshot at " << snap.index << " dying at call " << n << "\n";
+      if (h.wal->SaveSnapshot(snap).ok()) {
+        (void)h.wal->ReleaseLockTo(snap.index);  // may fail part-way: only a prefix is removed
+        m.log.erase(m.log.begin(), m.log.begin() + static_cast<std::ptrdiff_t>(k) + 1);
+        m.snap = snap;
+      }
+      ReopenAndCheck(h, /*crash=*/true);
     }
   }
   ReopenAndCheck(h, /*crash=*/true);
