@@ -212,8 +212,12 @@ SegmentScan ScanRecords(std::string_view bytes) {
       fail("checksum mismatch", torn);
       return scan;
     }
-    if (!KnownType(type) || h[5] != 0 || h[6] != 0 || h[7] != 0) {
+    if (!KnownType(type)) {
       fail("unknown record type " + std::to_string(type), false);
+      return scan;
+    }
+    if (h[5] != 0 || h[6] != 0 || h[7] != 0) {
+      fail("non-zero reserved header bytes (written by a newer format?)", false);
       return scan;
     }
     scan.records.push_back({static_cast<RecordType>(type), payload, stored, off});

@@ -3,6 +3,7 @@
 #include "wal/record.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
 namespace etcdpp::wal {
 namespace {
@@ -145,6 +146,24 @@ TEST(RecordTest, UnknownTypeWithValidChecksumIsNotTorn) {
   EXPECT_FALSE(s.torn);
   EXPECT_EQ(s.end_offset, off);
   EXPECT_NE(s.reason.find("unknown record type 9"), std::string::npos) << s.reason;
+}
+
+TEST(RecordTest, NonZeroReservedBytesWithValidChecksumAreBad) {
+  // Build a record whose reserved byte is set and whose checksum covers it.
+  std::string out;
+  uint64_t c = AppendRecord(&out, RecordType::kSegmentHeader,
+                            EncodeSegmentHeader({0, LogIndex(0), 0}), kSegmentHeaderSeed);
+  size_t off = out.size();
+  AppendRecord(&out, RecordType::kMetadata, "meta", c);
+  out[off + 6] = 1;
+  uint64_t h = XXH64(out.data() + off, 8, c);
+  uint64_t sum = XXH64(out.data() + off + kRecordHeaderBytes, 4, h);
+  for (int i = 0; i < 8; ++i) out[off + 8 + i] = static_cast<char>((sum >> (8 * i)) & 0xff);
+  SegmentScan s = ScanRecords(out);
+  EXPECT_TRUE(s.bad);
+  EXPECT_FALSE(s.torn);
+  EXPECT_EQ(s.end_offset, off);
+  EXPECT_NE(s.reason.find("reserved"), std::string::npos) << s.reason;
 }
 
 TEST(RecordTest, RecordFromAnotherChainDoesNotVerify) {
