@@ -42,6 +42,8 @@ class MessageReader {
   std::optional<Message> Next();
   // True iff bytes of an incomplete message are buffered (a stream ending here is truncated).
   bool HasPartial() const { return buf_.size() > consumed_; }
+  // Bytes fed but not yet returned by Next() (prefixes included).
+  size_t buffered_bytes() const { return buf_.size() - consumed_; }
   bool message_too_large() const { return too_large_; }
 
  private:

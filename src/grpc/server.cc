@@ -1,5 +1,6 @@
 #include "grpc/server.h"
 
+#include <nghttp2/nghttp2.h>
 #include <spdlog/spdlog.h>
 
 #include "grpc/framing.h"
@@ -46,13 +47,22 @@ class GrpcCall : public http::StreamHandler {
     });
   }
 
-  void OnData(std::string_view data) override {
-    if (kind_ == Kind::kRejected || input_failed_) return;
+  size_t OnData(std::string_view data) override {
+    size_t held_before = reader_.buffered_bytes();
+    if (kind_ == Kind::kRejected || input_failed_) return held_before + data.size();
     Status s = reader_.Feed(data);
     if (!s.ok()) {
       Fail(Status(Code::kInvalidArgument, std::string(kRequestTooLargeMessage)));
-      return;
+      return held_before + data.size();
     }
+    ProcessMessages();
+    // Complete messages were handed on (unary: the one request is kept, but it is bounded by
+    // the limit and the handler runs at END_STREAM); only an incomplete one stays held.
+    size_t held_after = input_failed_ || kind_ == Kind::kRejected ? 0 : reader_.buffered_bytes();
+    return held_before + data.size() - held_after;
+  }
+
+  void ProcessMessages() {
     while (auto m = reader_.Next()) {
       std::string bytes = std::move(m->bytes);
       if (m->compressed) {
@@ -230,6 +240,13 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
 
 Server::Server(ServerOptions options, std::shared_ptr<const Registry> registry)
     : options_(std::move(options)), registry_(std::move(registry)) {
+  // One whole request message (plus its prefix) must fit in a stream's receive window, because
+  // window credit is returned only for complete messages (see http::StreamHandler::OnData).
+  size_t need = options_.max_request_bytes + kMessagePrefixBytes + 16 * 1024;
+  if (options_.http.initial_window_bytes < need) {
+    options_.http.initial_window_bytes =
+        static_cast<uint32_t>(std::min<size_t>(need, NGHTTP2_MAX_WINDOW_SIZE));
+  }
   dispatcher_ = std::make_unique<GrpcDispatcher>(registry_, options_.max_request_bytes);
 }
 

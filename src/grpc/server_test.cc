@@ -72,6 +72,9 @@ class GrpcServerTest : public ::testing::Test {
     reg->AddHttp("GET", "/health", [](http::HttpRequest&&, http::HttpResponder r) {
       r.Send(http::HttpResponse::Text(200, "{\"health\":\"true\"}"));
     });
+    reg->AddHttp("POST", "/echo", [](http::HttpRequest&& req, http::HttpResponder r) {
+      r.Send(http::HttpResponse::Text(200, std::move(req.body)));
+    });
     opts.listen_urls = {"http://127.0.0.1:0"};
     opts.num_loops = 2;
     server_ = std::make_unique<Server>(opts, reg);
@@ -149,6 +152,37 @@ TEST_F(GrpcServerTest, OversizedPrefixIsRefusedBeforeTheBodyArrives) {
   c->Send(id, prefix, false);
   StreamResult& r = c->Wait(id);
   EXPECT_EQ(r.Trailer("grpc-status"), "3");
+}
+
+TEST_F(GrpcServerTest, IncompleteMessagesCannotMakeTheServerBufferMoreThanItsWindow) {
+  auto c = H2TestClient::Connect(port_);
+  ASSERT_TRUE(c->Ping());
+  // 20 streams, each announcing a 1.5 MiB message and sending only 1 MiB of it: 20 MiB that the
+  // server would have to hold. It grants only its 16 MiB connection window.
+  std::string partial = EncodeMessage(std::string(1536 * 1024, 'p')).substr(0, 1 << 20);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.push_back(c->Start("/t.S/Echo"));
+    c->Send(ids.back(), partial, false);
+  }
+  ASSERT_TRUE(c->PumpUntil([&] { return c->remote_window() == 0; }));
+  size_t unsent = 0;
+  for (int32_t id : ids) unsent += c->unsent_bytes(id);
+  EXPECT_GE(unsent, 20u * (1 << 20) - 16u * (1 << 20) - 65535);
+  // The server still answers on the same connection, and resetting the streams gives the
+  // credit back (bytes held for closed streams are released).
+  EXPECT_TRUE(c->Ping());
+  for (int32_t id : ids) c->Reset(id);
+  ASSERT_TRUE(c->PumpUntil([&] { return c->remote_window() > 8 * (1 << 20); }));
+  EXPECT_EQ(c->Unary("/t.S/Echo", "after").Trailer("grpc-status"), "0");
+}
+
+TEST_F(GrpcServerTest, LargeRequestsOneAfterAnotherDoNotStall) {
+  auto c = H2TestClient::Connect(port_);
+  for (int i = 0; i < 30; ++i) {  // 30 × 1.5 MiB ≫ the 16 MiB connection window
+    auto r = c->Unary("/t.S/Echo", std::string(1536 * 1024, 'a' + i % 26));
+    ASSERT_EQ(r.Trailer("grpc-status"), "0") << "call " << i;
+  }
 }
 
 TEST_F(GrpcServerTest, GzipRequestIsDecodedAndOtherEncodingsRefused) {
@@ -284,6 +318,24 @@ TEST_F(GrpcServerTest, PlainHttpOverHttp2GoesToTheRouter) {
   int32_t id2 = c->Start("/missing", {}, false, "GET");
   c->Send(id2, "", true);
   EXPECT_EQ(c->Wait(id2).status, 404);
+}
+
+TEST_F(GrpcServerTest, Http2RequestBodiesUpToTheLimitAndA413AboveIt) {
+  auto c = H2TestClient::Connect(port_);
+  std::string body(3 * 1024 * 1024, 'b');  // larger than the 1 MiB default stream window
+  int32_t id = c->Start("/echo", {}, false, "POST");
+  c->Send(id, body, true);
+  StreamResult& ok = c->Wait(id);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.data.size(), body.size());
+  // Over the limit: 413, then RST_STREAM(NO_ERROR) so the client stops sending (RFC 9113 §8.1).
+  int32_t id2 = c->Start("/echo", {}, false, "POST");
+  c->Send(id2, std::string(5 * 1024 * 1024, 'x'), true);
+  StreamResult& big = c->Wait(id2);
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(big.error_code, 0u);
+  // The connection's flow-control credit came back: it still serves requests.
+  EXPECT_EQ(c->Unary("/t.S/Echo", "next").Trailer("grpc-status"), "0");
 }
 
 TEST_F(GrpcServerTest, PingIsAnswered) {

@@ -14,6 +14,7 @@ struct Http2Session::Stream {
   bool dispatched = false;
   std::string body;  // unclaimed (plain HTTP) streams only
   bool body_too_large = false;
+  size_t held_bytes = 0;  // received DATA bytes not yet returned as window credit
   std::shared_ptr<StreamShared> shared;
   // Response side.
   bool response_started = false;
@@ -144,6 +145,7 @@ Status Http2Session::Init() {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, OnFrameRecv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, OnDataChunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, OnStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, OnFrameSend);
   nghttp2_option* opt;
   nghttp2_option_new(&opt);
   nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
@@ -151,10 +153,19 @@ Status Http2Session::Init() {
   // the socket path, with '/'). Go's server accepts it, so we relax them and check the request
   // pseudo-headers ourselves in Dispatch().
   nghttp2_option_set_no_http_messaging(opt, 1);
+  // Flow control is ours: credit goes back to the client only for bytes we no longer hold (see
+  // StreamHandler::OnData), so a client cannot make us buffer more than its windows.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
   int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) return Internal(std::string("nghttp2_session_server_new: ") + nghttp2_strerror(rv));
+  // A held request body must fit in the stream window or the client would stall forever.
+  options_.initial_window_bytes = static_cast<uint32_t>(std::min<size_t>(
+      std::max<size_t>(options_.initial_window_bytes, options_.max_http_body_bytes + 1024),
+      NGHTTP2_MAX_WINDOW_SIZE));
+  options_.connection_window_bytes =
+      std::max(options_.connection_window_bytes, options_.initial_window_bytes);
   nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, options_.initial_window_bytes},
@@ -355,6 +366,7 @@ void Http2Session::RunHttpHandler(Stream* s) {
   }
   req.headers = std::move(s->head.headers);
   req.body = std::move(s->body);
+  Release(s, s->held_bytes);
   req.peer = conn_->info().peer;
   req.client_cn = conn_->info().client_cn;
   req.http2 = true;
@@ -373,19 +385,43 @@ int Http2Session::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, cons
   if (it == self->streams_.end()) return 0;
   Stream* s = it->second.get();
   std::string_view chunk(reinterpret_cast<const char*>(data), len);
+  s->held_bytes += len;
   if (s->handler != nullptr) {
-    s->handler->OnData(chunk);
+    self->Release(s, s->handler->OnData(chunk));
     return 0;
   }
-  if (s->body_too_large) return 0;
+  if (s->body_too_large) {
+    self->Release(s, len);
+    return 0;
+  }
   if (s->body.size() + len > self->options_.max_http_body_bytes) {
     s->body_too_large = true;
+    self->Release(s, s->held_bytes);
     s->body.clear();
     StreamWriter(s->shared).SendHeadersAndEnd(
         413, {{"content-type", "text/plain; charset=utf-8"}, {"content-length", "0"}});
     return 0;
   }
-  s->body.append(chunk);
+  s->body.append(chunk);  // held until the request is handed to the router
+  return 0;
+}
+
+void Http2Session::Release(Stream* s, size_t bytes) {
+  bytes = std::min(bytes, s->held_bytes);
+  if (bytes == 0) return;
+  s->held_bytes -= bytes;
+  nghttp2_session_consume(session_, s->id, bytes);
+}
+
+int Http2Session::OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void*) {
+  // Our response is complete but the client is still sending (413, a gRPC error or a rejected
+  // message before the request ended): tell it to stop, without error (RFC 9113 §8.1). Without
+  // this the stream never closes and clients such as curl wait for it forever.
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
   return 0;
 }
 
@@ -396,6 +432,10 @@ int Http2Session::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t er
   if (it == self->streams_.end()) return 0;
   std::unique_ptr<Stream> s = std::move(it->second);
   self->streams_.erase(it);
+  if (s->held_bytes > 0) {
+    // The stream is gone; its bytes still count against the connection window.
+    nghttp2_session_consume_connection(self->session_, s->held_bytes);
+  }
   s->shared->closed.store(true);
   if (s->handler != nullptr && !s->end_requested) {
     spdlog::debug("http2 stream {} reset by peer={} (error {})", stream_id,

@@ -61,6 +61,8 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   void OnKeepaliveTimer();
   void Dispatch(Stream* s);
   void RunHttpHandler(Stream* s);
+  // Returns up to `bytes` of the stream's held DATA to the client as window credit.
+  void Release(Stream* s, size_t bytes);
 
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
@@ -69,6 +71,7 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int OnDataChunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
                          size_t len, void* user);
+  static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* user);
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user);
   static ssize_t ReadData(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
                           uint32_t* data_flags, nghttp2_data_source* source, void* user);

@@ -8,10 +8,12 @@
 namespace etcdpp::http {
 
 struct HttpOptions {
-  // HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE: 1 MiB per stream so grpc-go's BDP estimator can grow
-  // its windows and a 10 MiB response streams without stalls (GRPC-NOTES §4).
+  // HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE: at least 1 MiB per stream (GRPC-NOTES §4). Raised
+  // automatically so one whole request fits: max_http_body_bytes here, and
+  // --max-request-bytes in grpc::Server (credit is returned only for complete messages).
   uint32_t initial_window_bytes = 1024 * 1024;
-  // Connection-level receive window: 16 MiB, shared by all streams of a connection.
+  // Connection-level receive window: 16 MiB, shared by all streams of a connection; with the
+  // rule above it bounds what one connection can make us buffer.
   uint32_t connection_window_bytes = 16 * 1024 * 1024;
   // etcd --max-concurrent-streams (etcd's default is math.MaxUint32, i.e. unlimited).
   uint32_t max_concurrent_streams = UINT32_MAX;

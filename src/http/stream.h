@@ -37,7 +37,11 @@ struct RequestHead {
 class StreamHandler {
  public:
   virtual ~StreamHandler() = default;
-  virtual void OnData(std::string_view data) = 0;
+  // Request body bytes. Returns how many received bytes (of this and earlier calls) the handler
+  // no longer holds, e.g. everything but an incomplete message. Only released bytes are returned
+  // to the client as HTTP/2 flow-control credit, so what a connection makes us buffer is bounded
+  // by its receive windows.
+  virtual size_t OnData(std::string_view data) = 0;
   // The client half-closed (END_STREAM).
   virtual void OnEnd() = 0;
   // The stream was reset by the client or the connection went away before we finished.

@@ -63,6 +63,10 @@ class H2TestClient {
   bool goaway_received() const { return goaway_; }
   // PING frames (not ACKs) received from the server; nghttp2 ACKs them while we pump.
   int pings_received() const { return pings_received_; }
+  // Connection-level flow-control credit the server has given us (bytes we may still send).
+  int32_t remote_window() const { return nghttp2_session_get_remote_window_size(session_); }
+  // Body bytes queued on the stream that flow control has not let us send yet.
+  size_t unsent_bytes(int32_t stream) { return outgoing_[stream].first.size(); }
   // Reads raw bytes without processing or answering anything (a dead peer) until the server
   // closes the connection; returns true on EOF within the safety timeout.
   bool WaitForCloseWithoutAnswering();
