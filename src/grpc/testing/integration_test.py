@@ -396,6 +396,18 @@ class AutoTlsTest(Base):
         finally:
             server.stop()
 
+    def test_unixs_socket(self):
+        sock = self.path("tls.sock")
+        server = EchoServer(self.tmp, "--listen-urls=unixs://" + sock,
+                            "--cert-file=" + self.path("server.crt"),
+                            "--key-file=" + self.path("server.key"))
+        try:
+            r = run(["curl", "-sS", "--unix-socket", sock, "--cacert", self.path("ca.crt"),
+                     "https://localhost/health"])
+            self.assertEqual(r.stdout, '{"health":"true"}', r.stderr)
+        finally:
+            server.stop()
+
     def test_bind_conflict_is_reported(self):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
