@@ -137,6 +137,58 @@ TEST_F(WalTest, LeftoverTempDirectoryFromACrashedCreateIsReplaced) {
   EXPECT_EQ(c->metadata, "meta");
 }
 
+// A crash at any file-system call of Create leaves either no WAL (Create can run again) or a
+// complete one: never a WAL that Open refuses.
+TEST(WalCrashTest, CreateIsAtomic) {
+  for (int n = 1; n <= 20; ++n) {
+    SCOPED_TRACE("dying at call " + std::to_string(n));
+    MemFileSystem fs;
+    WalOptions opts;
+    opts.fs = &fs;
+    opts.segment_size_bytes = kSmallSegmentBytes;
+    const std::string dir = "/data/member/wal";
+    fs.DieAfter(n);
+    (void)Wal::Create(dir, "meta", opts);
+    fs.Crash(MemFileSystem::CrashMode::kTornSectors, static_cast<uint64_t>(n));
+    if (Wal::Exists(dir, &fs)) {
+      auto w = Wal::Open(dir, {}, opts);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      auto c = (*w)->ReadAll();
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      EXPECT_EQ(c->metadata, "meta");
+    } else {
+      auto w = Wal::Create(dir, "meta", opts);
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+    }
+  }
+}
+
+TEST(WalCrashTest, SnapshotterSaveIsAtomic) {
+  for (int n = 1; n <= 10; ++n) {
+    SCOPED_TRACE("dying at call " + std::to_string(n));
+    MemFileSystem fs;
+    Snapshotter snapper("/data/member/snap", &fs);
+    raft::Snapshot old_snap, new_snap;
+    old_snap.metadata.index = LogIndex(10);
+    old_snap.metadata.term = Term(1);
+    old_snap.data = "old";
+    new_snap = old_snap;
+    new_snap.metadata.index = LogIndex(20);
+    new_snap.data = std::string(3000, 'n');  // several sectors, so it can tear
+    ASSERT_TRUE(snapper.Save(old_snap).ok());
+    fs.DieAfter(n);
+    Status s = snapper.Save(new_snap);
+    fs.Crash(MemFileSystem::CrashMode::kTornSectors, static_cast<uint64_t>(n));
+    auto got = snapper.LoadNewest();
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    if (s.ok()) {
+      EXPECT_EQ(*got, new_snap);
+    } else {
+      EXPECT_TRUE(*got == old_snap || *got == new_snap);
+    }
+  }
+}
+
 TEST_F(WalTest, SecondOpenIsRefusedByTheLock) {
   Create();
   auto w = Wal::Open(dir_, {}, opts_);
