@@ -109,7 +109,7 @@ Status Env::Sync() {
   return Status::Ok();
 }
 
-Result<EnvStats> Env::Stats() const {
+Result<EnvStats> Env::Stats(StatsDetail detail) const {
   MDB_envinfo info;
   int rc = mdb_env_info(env_, &info);
   if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_env_info");
@@ -121,6 +121,24 @@ Result<EnvStats> Env::Stats() const {
   out.page_size_bytes = st.ms_psize;
   out.used_bytes = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
   out.last_txn_id = info.me_last_txnid;
+  if (detail == StatsDetail::kWithFreeList) {
+    // LMDB keeps its free list in sub-database 0 (FREE_DBI): one record per freeing
+    // transaction, whose value is an array of page numbers led by their count.
+    MDB_txn* txn = nullptr;
+    rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_txn_begin(stats)");
+    MDB_cursor* c = nullptr;
+    rc = mdb_cursor_open(txn, 0, &c);
+    uint64_t free_pages = 0;
+    MDB_val k, v;
+    while (rc == MDB_SUCCESS && (rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == MDB_SUCCESS) {
+      if (v.mv_size >= sizeof(size_t)) free_pages += *static_cast<const size_t*>(v.mv_data);
+    }
+    if (c != nullptr) mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (rc != MDB_NOTFOUND) return FromMdb(rc, "walking the free list");
+    out.free_bytes = free_pages * st.ms_psize;
+  }
   return out;
 }
 

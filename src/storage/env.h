@@ -77,7 +77,13 @@ struct EnvStats {
   uint64_t used_bytes = 0;
   // The id of the last committed write transaction; grows by one per commit.
   uint64_t last_txn_id = 0;
+  // Of used_bytes, the pages on LMDB's free list (reusable, reclaimed only by a compacting
+  // copy). used_bytes - free_bytes is etcd's "db size in use". Filled by Stats() only when
+  // asked (it walks the free list).
+  uint64_t free_bytes = 0;
 };
+
+enum class StatsDetail { kCheap, kWithFreeList };
 
 class Env {
  public:
@@ -109,7 +115,8 @@ class Env {
   // Flushes data and meta pages to disk (the commits MDB_NOMETASYNC left unsynced).
   Status Sync();
 
-  Result<EnvStats> Stats() const;
+  // kCheap is O(1); kWithFreeList also sums the free list (O(free-list records)).
+  Result<EnvStats> Stats(StatsDetail detail = StatsDetail::kCheap) const;
   const EnvOptions& options() const { return options_; }
 
  private:

@@ -189,6 +189,11 @@ TEST_F(EnvTest, CompactCopyHoldsTheDataAndIsSmaller) {
     for (int i = 0; i < 1990; ++i) ASSERT_TRUE(w->Delete(dbi, "k" + std::to_string(i)).ok());
     ASSERT_TRUE(w->Commit().ok());
   }
+  auto before = env->Stats(StatsDetail::kWithFreeList);
+  ASSERT_TRUE(before.ok());
+  // Most of the deleted data's pages are now free.
+  EXPECT_GT(before->free_bytes, before->used_bytes / 2);
+  EXPECT_LE(before->free_bytes, before->used_bytes);
   ASSERT_TRUE(env->CopyCompact(dir_ + "/copy").ok());
   EXPECT_FALSE(env->CopyCompact(dir_ + "/copy").ok()) << "must not overwrite";
   EXPECT_LT(std::filesystem::file_size(dir_ + "/copy"), std::filesystem::file_size(dir_ + "/db"));
@@ -200,9 +205,10 @@ TEST_F(EnvTest, CompactCopyHoldsTheDataAndIsSmaller) {
   auto r = (*copy)->BeginRead().value();
   EXPECT_EQ(*r.Count(cdbi), 10u);
   EXPECT_EQ(**r.Get(cdbi, "k1999"), value);
-  auto stats = (*copy)->Stats();
+  auto stats = (*copy)->Stats(StatsDetail::kWithFreeList);
   ASSERT_TRUE(stats.ok());
   EXPECT_GT(stats->used_bytes, 0u);
+  EXPECT_LT(stats->free_bytes, stats->used_bytes / 4);
 }
 
 TEST_F(EnvTest, ReadOnlyEnvCannotCreateDatabases) {
