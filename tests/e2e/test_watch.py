@@ -293,6 +293,42 @@ class SlowConsumerTest(harness.ServerTestCase):
                 break
         reqs.put(None)
         self.assertEqual(revs, list(range(first, first + n)))
+        # The catch-up path was taken (the client's stall reached the server).
+        self.assertIn("client is not reading", self.server.read_log())
         # The server is still healthy and serving.
         self.assertEqual(self.server.etcdctl("get", "slow/0001", "--print-value-only").stdout
                          .strip(), "v" * 8192)
+
+
+class LeaseExpiryTest(harness.ServerTestCase):
+    """Keys of an expired lease are deleted in one revision: a watcher sees one DELETE event per
+    key, together, as etcd sends them."""
+
+    def test_expired_lease_deletes_are_watched(self):
+        import etcd3
+        import grpc
+        host, port = self.server.endpoint.split(":")
+        c = etcd3.client(host=host, port=int(port), timeout=10)
+        self.addCleanup(c.close)
+        try:
+            lease = c.lease(1)
+        except (grpc.RpcError, etcd3.exceptions.Etcd3Exception) as e:
+            self.skipTest("Lease service not available yet: %s" % e)
+        c.put("lease/a", "1", lease=lease)
+        c.put("lease/b", "2", lease=lease)
+        c.put("lease/c", "3")
+        got = queue.Queue()
+        wid = c.add_watch_prefix_callback("lease/", lambda r: got.put(r))
+        self.addCleanup(c.cancel_watch, wid)
+        deadline = time.monotonic() + GIVE_UP
+        resp = None
+        while time.monotonic() < deadline:
+            try:
+                resp = got.get(timeout=0.2)
+                break
+            except queue.Empty:
+                continue
+        self.assertIsNotNone(resp, "no DELETE events after the lease expired")
+        evs = [(type(e).__name__, e.key.decode()) for e in resp.events]
+        self.assertEqual(evs, [("DeleteEvent", "lease/a"), ("DeleteEvent", "lease/b")])
+        self.assertEqual(resp.events[0].mod_revision, resp.events[1].mod_revision)
