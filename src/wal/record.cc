@@ -71,6 +71,44 @@ bool VerifiesAt(std::string_view bytes, uint64_t off, uint64_t chain) {
   return Checksum(h, bytes.substr(off + kRecordHeaderBytes, len), chain) == GetU64(h + 8);
 }
 
+// Returns true iff a record header at `off` could be one we wrote: non-zero, known type, zero
+// reserved bytes, and a payload that fits in `bytes`.
+bool PlausibleHeader(std::string_view bytes, uint64_t off) {
+  if (off + kRecordHeaderBytes > bytes.size()) return false;
+  const char* h = bytes.data() + off;
+  uint32_t len = GetU32(h);
+  return KnownType(static_cast<uint8_t>(h[4])) && h[5] == 0 && h[6] == 0 && h[7] == 0 &&
+         len <= kMaxRecordPayloadBytes && off + kRecordHeaderBytes + len <= bytes.size();
+}
+
+// Evidence that records were written after a damaged record at `bad`: the first 8-aligned offset
+// p ≥ `bad` where a plausible record is followed by one that verifies against its stored checksum
+// (at p = `bad` this is the damaged record's own successor). Such a pair is never garbage and,
+// once the zero-filled gaps of an interrupted write are ruled out, proves the damage is not the
+// torn tail. Returns the end of `bytes` if there is none.
+uint64_t FindVerifiedPair(std::string_view bytes, uint64_t bad) {
+  for (uint64_t p = bad; p + kRecordHeaderBytes <= bytes.size(); p += kRecordAlignBytes) {
+    if (!PlausibleHeader(bytes, p)) continue;
+    const char* h = bytes.data() + p;
+    if (VerifiesAt(bytes, p + RecordSize(GetU32(h)), GetU64(h + 8))) return p;
+  }
+  return bytes.size();
+}
+
+// Classifies damage found at `bad`: torn iff no verified records follow it, or zero-filled
+// sectors (pages the kernel never wrote back) lie between it and them — an interrupted write
+// leaves zeros, never rewritten bytes.
+bool LooksTorn(std::string_view bytes, uint64_t bad) {
+  uint64_t evidence = FindVerifiedPair(bytes, bad);
+  if (evidence >= bytes.size()) return true;
+  uint64_t end = evidence;
+  if (evidence == bad) {
+    // The damaged record's own successor verifies: look for zeros inside the damaged record.
+    end = std::min<uint64_t>(bad + RecordSize(GetU32(bytes.data() + bad)), bytes.size());
+  }
+  return HasZeroSector(bytes, bad, end);
+}
+
 }  // namespace
 
 uint64_t AppendRecord(std::string* out, RecordType type, std::string_view payload, uint64_t chain) {
@@ -194,22 +232,19 @@ SegmentScan ScanRecords(std::string_view bytes) {
     uint32_t len = GetU32(h);
     uint8_t type = static_cast<uint8_t>(h[4]);
     if (len > kMaxRecordPayloadBytes) {
-      // Such a length cannot locate a successor record, so nothing proves the damage lies
-      // before synced data: like any damaged last record it is classified as torn.
-      fail("bad record length " + std::to_string(len), true);
+      fail("bad record length " + std::to_string(len), LooksTorn(bytes, off));
       return scan;
     }
     uint64_t size = RecordSize(len);
     if (off + kRecordHeaderBytes + len > bytes.size()) {
-      fail("record length " + std::to_string(len) + " runs past the end of the file", true);
+      fail("record length " + std::to_string(len) + " runs past the end of the file",
+           LooksTorn(bytes, off));
       return scan;
     }
     std::string_view payload = bytes.substr(off + kRecordHeaderBytes, len);
     uint64_t stored = GetU64(h + 8);
     if (Checksum(h, payload, chain) != stored) {
-      uint64_t end = std::min<uint64_t>(off + size, bytes.size());
-      bool torn = HasZeroSector(bytes, off, end) || !VerifiesAt(bytes, off + size, stored);
-      fail("checksum mismatch", torn);
+      fail("checksum mismatch", LooksTorn(bytes, off));
       return scan;
     }
     if (!KnownType(type)) {

@@ -94,10 +94,11 @@ struct SegmentScan {
   // False: the records end cleanly (only zero bytes follow end_offset).
   bool bad = false;
   std::string reason;  // why the record at end_offset is bad (when bad)
-  // True when the bad record looks like an interrupted write rather than damage: it contains an
-  // all-zero 512-byte sector (a page the kernel never wrote back), runs past the end of the file,
-  // or is not followed by a record that verifies against its stored checksum. Only meaningful
-  // for the last segment; see Wal::ReadAll for how it is used.
+  // True when the bad record looks like an interrupted write rather than damage: it runs into
+  // zero-filled sectors (pages the kernel never wrote back) or the end of the file, or nothing
+  // after it verifies. False when records that verify (a record and its chained successor) follow
+  // it with no zero-filled sector in between: those were written later, so the bad record had
+  // been synced. Only meaningful for the last segment; see Wal::ReadAll.
   bool torn = false;
 };
 

@@ -111,6 +111,36 @@ TEST(RecordTest, ChecksumMismatchFollowedByValidRecordIsNotTorn) {
   EXPECT_EQ(s.end_offset, offs[2]);
 }
 
+TEST(RecordTest, LengthBitFlipFollowedByValidRecordsIsNotTorn) {
+  std::vector<uint64_t> offs;
+  std::string seg = Segment(5, &offs);
+  seg[offs[3]] ^= 0x08;  // entry 2's length is 8 bytes off: its successor cannot be located
+  SegmentScan s = ScanRecords(seg);
+  EXPECT_TRUE(s.bad);
+  EXPECT_FALSE(s.torn) << "entries 3..5 verify after the damage";
+  EXPECT_EQ(s.end_offset, offs[3]);
+}
+
+TEST(RecordTest, HugeLengthFollowedByValidRecordsIsNotTorn) {
+  std::vector<uint64_t> offs;
+  std::string seg = Segment(5, &offs);
+  seg[offs[3] + 3] = '\x7f';
+  SegmentScan s = ScanRecords(seg);
+  EXPECT_TRUE(s.bad);
+  EXPECT_FALSE(s.torn);
+  EXPECT_NE(s.reason.find("bad record length"), std::string::npos) << s.reason;
+}
+
+TEST(RecordTest, LengthBitFlipOfLastRecordIsTorn) {
+  std::vector<uint64_t> offs;
+  std::string seg = Segment(3, &offs);
+  seg.append(1024, '\0');
+  seg[offs.back()] ^= 0x08;
+  SegmentScan s = ScanRecords(seg);
+  EXPECT_TRUE(s.bad);
+  EXPECT_TRUE(s.torn);
+}
+
 TEST(RecordTest, ZeroSectorInsideRecordIsTorn) {
   std::vector<uint64_t> offs;
   std::string seg = Segment(2, &offs, 2000);  // entries span several 512-byte sectors

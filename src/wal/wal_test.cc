@@ -538,6 +538,17 @@ TEST_F(WalTest, BadChecksumInTheMiddleIsDataLoss) {
   EXPECT_TRUE(Contains(c.status().message(), "checksum mismatch")) << c.status().message();
 }
 
+TEST_F(WalTest, BadLengthInTheMiddleIsDataLoss) {
+  Create();
+  ASSERT_TRUE(wal_->Save({}, Range(1, 1, 3)).ok());
+  ASSERT_TRUE(wal_->Save({}, Range(1, 4, 6)).ok());
+  Flip(0, kFirstEntryOffset);  // entry 1's length field
+  auto c = Reopen();
+  EXPECT_EQ(c.status().code(), Code::kDataLoss);
+  EXPECT_TRUE(Contains(c.status().message(), "offset " + std::to_string(kFirstEntryOffset)))
+      << c.status().message();
+}
+
 TEST_F(WalTest, DamagedLastRecordOfOlderSegmentIsDataLoss) {
   Create();
   for (uint64_t i = 1; i <= 200; i += 10) ASSERT_TRUE(wal_->Save({}, Range(1, i, i + 9)).ok());
