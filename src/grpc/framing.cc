@@ -73,10 +73,16 @@ std::optional<std::chrono::nanoseconds> ParseGrpcTimeout(std::string_view v) {
     n = n * 10 + (v[i] - '0');
   }
   using namespace std::chrono;
+  // 8 digits of hours would overflow int64 nanoseconds (and now() + timeout); such timeouts
+  // mean "never" in practice, so they are capped at kMaxGrpcTimeout.
+  constexpr int64_t kMaxSeconds = duration_cast<seconds>(kMaxGrpcTimeout).count();
+  auto capped = [&](int64_t secs) {
+    return secs >= kMaxSeconds ? nanoseconds(kMaxGrpcTimeout) : nanoseconds(seconds(secs));
+  };
   switch (v.back()) {
-    case 'H': return duration_cast<nanoseconds>(hours(n));
-    case 'M': return duration_cast<nanoseconds>(minutes(n));
-    case 'S': return duration_cast<nanoseconds>(seconds(n));
+    case 'H': return capped(n * 3600);
+    case 'M': return capped(n * 60);
+    case 'S': return capped(n);
     case 'm': return duration_cast<nanoseconds>(milliseconds(n));
     case 'u': return duration_cast<nanoseconds>(microseconds(n));
     case 'n': return nanoseconds(n);

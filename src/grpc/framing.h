@@ -53,6 +53,9 @@ class MessageReader {
   bool too_large_ = false;
 };
 
+// Longest deadline we keep: ten years (longer grpc-timeout values are capped to it).
+inline constexpr std::chrono::hours kMaxGrpcTimeout{24 * 365 * 10};
+
 // Parses a grpc-timeout value ("<1-8 digits><H|M|S|m|u|n>"). nullopt if malformed.
 std::optional<std::chrono::nanoseconds> ParseGrpcTimeout(std::string_view value);
 

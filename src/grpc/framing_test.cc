@@ -67,6 +67,12 @@ TEST(GrpcTimeoutTest, ParsesEveryUnit) {
   EXPECT_EQ(*ParseGrpcTimeout("99999999n"), nanoseconds(99999999));
 }
 
+TEST(GrpcTimeoutTest, HugeValuesAreCappedNotOverflowed) {
+  EXPECT_EQ(*ParseGrpcTimeout("99999999H"), std::chrono::nanoseconds(kMaxGrpcTimeout));
+  EXPECT_EQ(*ParseGrpcTimeout("99999999S"), std::chrono::seconds(99999999));
+  EXPECT_GT(*ParseGrpcTimeout("99999999M"), std::chrono::nanoseconds(0));
+}
+
 TEST(GrpcTimeoutTest, RejectsMalformedValues) {
   EXPECT_FALSE(ParseGrpcTimeout(""));
   EXPECT_FALSE(ParseGrpcTimeout("S"));
