@@ -275,11 +275,11 @@ Result<SSL_CTX*> TlsContext::Build() {
     if (SSL_CTX_load_verify_locations(ctx, config_.trusted_ca_file.c_str(), nullptr) != 1) {
       return fail("cannot load trusted CA " + config_.trusted_ca_file);
     }
-    if (config_.client_cert_auth) {
-      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(config_.trusted_ca_file.c_str());
-      if (names != nullptr) SSL_CTX_set_client_CA_list(ctx, names);
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-    }
+    // As etcd 3.4 (pkg/transport ServerConfig): a trusted CA file alone already makes client
+    // certificates required and verified, with or without --client-cert-auth.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(config_.trusted_ca_file.c_str());
+    if (names != nullptr) SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
   SSL_CTX_set_alpn_select_cb(ctx, AlpnSelect, &config_.alpn);
   return ctx;

@@ -28,6 +28,7 @@ struct TlsConfig {
   std::string key_file;
   std::string trusted_ca_file;
   // Require a client certificate that verifies against trusted_ca_file (etcd --client-cert-auth).
+  // As in etcd 3.4, setting trusted_ca_file alone also requires verified client certificates.
   bool client_cert_auth = false;
   // etcd --cipher-suites: Go names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...) or OpenSSL names.
   // Applies to TLS 1.2; TLS 1.3 suites are fixed, as in Go. Empty = OpenSSL defaults.
