@@ -3,6 +3,11 @@
 // is checked frame by frame.
 #include "grpc/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -336,6 +341,39 @@ TEST_F(GrpcServerTest, Http2RequestBodiesUpToTheLimitAndA413AboveIt) {
   EXPECT_EQ(big.error_code, 0u);
   // The connection's flow-control credit came back: it still serves requests.
   EXPECT_EQ(c->Unary("/t.S/Echo", "next").Trailer("grpc-status"), "0");
+}
+
+TEST_F(GrpcServerTest, MalformedFrameGetsGoawayAndCloseOthersUnaffected) {
+  auto other = H2TestClient::Connect(port_);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port_));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  // Preface, then a SETTINGS frame on stream 1: a connection error (PROTOCOL_ERROR).
+  std::string bytes = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  bytes += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);  // our SETTINGS
+  bytes += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x01", 9);  // bad SETTINGS
+  ASSERT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  timeval tv{10, 0};  // safety net only
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+  close(fd);
+  EXPECT_EQ(n, 0) << "server must close the connection";
+  // Somewhere in what we got is a GOAWAY frame (type 7) on stream 0.
+  bool goaway = false;
+  for (size_t i = 0; i + 9 <= got.size();) {
+    size_t len = (static_cast<uint8_t>(got[i]) << 16) | (static_cast<uint8_t>(got[i + 1]) << 8) |
+                 static_cast<uint8_t>(got[i + 2]);
+    if (got[i + 3] == 7) goaway = true;
+    i += 9 + len;
+  }
+  EXPECT_TRUE(goaway);
+  EXPECT_EQ(other->Unary("/t.S/Echo", "fine").Trailer("grpc-status"), "0");
 }
 
 TEST_F(GrpcServerTest, PingIsAnswered) {
