@@ -4,6 +4,8 @@
 //   raft_sim --seeds=N [--first-seed=S] [--jobs=J]   a campaign of N seeds from S
 // Options that change the run: --fault-ms, --liveness-ms, --nodes. A failing seed prints a
 // one-line command that reproduces it; the exit status is non-zero if any seed failed.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <csignal>

@@ -144,7 +144,7 @@ class Sim {
   bool pre_vote_ = true, check_quorum_ = true;
   uint64_t max_delay_ms_ = 5;
   double p_crash_ = 0, p_pause_ = 0, p_partition_ = 0, p_disk_fail_ = 0, p_conf_ = 0,
-         p_transfer_ = 0;
+         p_transfer_ = 0, p_leader_fault_ = 0;
   bool faults_on_ = true;
   uint64_t client_seq_ = 0;
   // Liveness phase.
@@ -171,6 +171,7 @@ void Sim::Bootstrap() {
   p_disk_fail_ = rng_.Chance(0.5) ? 0 : rng_.Real(0, 0.02);
   p_conf_ = rng_.Real(0, 0.15);
   p_transfer_ = rng_.Real(0, 0.1);
+  p_leader_fault_ = rng_.Chance(0.5) ? 0 : rng_.Real(0, 0.3);
   // Timer and protocol options are per cluster (members must agree on them). Most seeds use
   // the defaults; some turn pre-vote or check-quorum off, as etcd's raft allows.
   election_ticks_ = static_cast<int>(rng_.Uniform(5, 20));
@@ -217,7 +218,8 @@ void Sim::StartNode(SimNode& n) {
   c.check_quorum = check_quorum_;
   c.storage = &n.disk;
   c.random_seed = o_.seed * 1000003 + n.id * 7919 + n.incarnation;
-  c.max_size_per_msg_bytes = rng_.Chance(0.5) ? 64 : 1 << 20;  // small messages: more pipelining
+  // Small messages (one or two entries each) mean more pipelining and partial replication.
+  c.max_size_per_msg_bytes = rng_.Chance(0.5) ? rng_.Uniform(1, 64) : 1 << 20;
   c.max_inflight_msgs = rng_.Uniform(1, 16);
   c.max_inflight_bytes = rng_.Chance(0.5) ? 0 : rng_.Uniform(64, 4096);
   c.max_committed_size_per_ready_bytes = rng_.Chance(0.5) ? 64 : 1 << 20;
@@ -502,6 +504,24 @@ void Sim::Chaos() {
   if (rng_.Chance(p_crash_)) {
     SimNode& n = pick();
     if (n.node) Crash(n, "chaos");
+  }
+  // Leader churn: the dangerous histories (paper figure 8) need leaders to lose office right
+  // after replicating part of their log, so target the leader on purpose.
+  if (rng_.Chance(p_leader_fault_)) {
+    if (SimNode* l = Leader()) {
+      if (rng_.Chance(0.5)) {
+        Crash(*l, "leader churn");
+      } else {
+        cut_.clear();
+        for (uint64_t o : ids) {
+          if (o == l->id) continue;
+          cut_.insert({o, l->id});
+          cut_.insert({l->id, o});
+        }
+        ++res_.partitions;
+        Log("partition isolates leader " + std::to_string(l->id));
+      }
+    }
   }
   if (rng_.Chance(p_pause_)) {
     SimNode& n = pick();
