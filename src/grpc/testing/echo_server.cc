@@ -37,7 +37,6 @@ using namespace etcdpp::grpc;
 namespace {
 
 std::atomic<int> g_cancellations{0};
-std::atomic<bool> g_stop{false};
 
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
