@@ -41,6 +41,10 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+if [ $perf = 1 ] && ! command -v perf >/dev/null; then
+  echo "run.sh: --perf needs perf (Debian linux-perf)" >&2; exit 2
+fi
+
 ETCD_BIN=${ETCD_BIN:-/usr/bin/etcd}
 ETCDPP_BIN=${ETCDPP_BIN:-$root/build/release/src/cmd/etcdpp}
 PY=/usr/bin/python3 # Debian's python; the report needs only the standard library
