@@ -24,15 +24,13 @@ class Echo : public StreamHandler {
 
 std::shared_ptr<Registry> MakeRegistry() {
   auto reg = std::make_shared<Registry>();
-  reg->AddUnary("/f.S/Echo", [](CallContext&, std::string req, UnaryResponder r) {
-    r.Reply(std::move(req));
-  });
+  reg->AddUnary("/f.S/Echo",
+                [](CallContext&, std::string req, UnaryResponder r) { r.Reply(std::move(req)); });
   reg->AddUnary("/f.S/Fail", [](CallContext&, std::string, UnaryResponder r) {
     r.Fail(etcdpp::Status(Code::kNotFound, "nope \xff%"));
   });
-  reg->AddStream("/f.S/Bidi", [](CallContext&, ServerStream s) {
-    return std::make_unique<Echo>(std::move(s));
-  });
+  reg->AddStream("/f.S/Bidi",
+                 [](CallContext&, ServerStream s) { return std::make_unique<Echo>(std::move(s)); });
   reg->AddHttp("GET", "/health", [](etcdpp::http::HttpRequest&&, etcdpp::http::HttpResponder r) {
     r.Send(etcdpp::http::HttpResponse::Text(200, "ok"));
   });
@@ -44,9 +42,9 @@ std::shared_ptr<Registry> MakeRegistry() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto registry = MakeRegistry();
   static auto* dispatcher = new GrpcDispatcher(registry, 4096);
-  static etcdpp::fuzz::Harness* harness = new etcdpp::fuzz::Harness(
-      etcdpp::http::MakeServerProtocolFactory(&registry->router(), dispatcher,
-                                              etcdpp::http::HttpOptions()));
+  static etcdpp::fuzz::Harness* harness =
+      new etcdpp::fuzz::Harness(etcdpp::http::MakeServerProtocolFactory(
+          &registry->router(), dispatcher, etcdpp::http::HttpOptions()));
   static const char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   std::string input(kPreface, sizeof(kPreface) - 1);
   input.append(reinterpret_cast<const char*>(data), size);

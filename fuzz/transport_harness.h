@@ -28,8 +28,8 @@ class Harness {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) != 0) return;
     net::ConnectionInfo info;
     info.peer = "fuzz";
-    auto conn = std::make_shared<net::Connection>(loop_.get(), fds[0], nullptr, info, factory_,
-                                                  nullptr);
+    auto conn =
+        std::make_shared<net::Connection>(loop_.get(), fds[0], nullptr, info, factory_, nullptr);
     conn->Start();
     // Split points matter to incremental parsers; tiny pieces are slow, so they are rare.
     static constexpr size_t kChunks[] = {SIZE_MAX, SIZE_MAX, 4096, 512, 61, 7};

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,8 +27,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "grpc/framing.h"
 #include "grpc/server.h"
@@ -107,8 +106,8 @@ class Client {
     nghttp2_nv nva[6];
     for (int i = 0; i < 6; ++i) {
       nva[i] = {(uint8_t*)kHeaders[i][0].data(), (uint8_t*)kHeaders[i][1].data(),
-                kHeaders[i][0].size(), kHeaders[i][1].size(), NGHTTP2_NV_FLAG_NO_COPY_NAME |
-                                                                  NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+                kHeaders[i][0].size(), kHeaders[i][1].size(),
+                NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
     }
     nghttp2_data_provider p{};
     p.source.ptr = this;
@@ -167,10 +166,14 @@ int main(int argc, char** argv) {
   bool plain = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a.rfind("--seconds=", 0) == 0) seconds = std::stoi(a.substr(10));
-    else if (a.rfind("--conns=", 0) == 0) conns = std::stoi(a.substr(8));
-    else if (a.rfind("--depth=", 0) == 0) depth = std::stoi(a.substr(8));
-    else if (a == "--plain") plain = true;
+    if (a.rfind("--seconds=", 0) == 0)
+      seconds = std::stoi(a.substr(10));
+    else if (a.rfind("--conns=", 0) == 0)
+      conns = std::stoi(a.substr(8));
+    else if (a.rfind("--depth=", 0) == 0)
+      depth = std::stoi(a.substr(8));
+    else if (a == "--plain")
+      plain = true;
     else {
       fprintf(stderr, "usage: %s [--seconds=N] [--conns=N] [--depth=N] [--plain]\n", argv[0]);
       return 2;
@@ -214,10 +217,11 @@ int main(int argc, char** argv) {
   double wall = std::chrono::duration<double>(t1 - t0).count();
   uint64_t calls = calls1 - calls0;
   double cpu = cpu1 - cpu0;
-  printf("transport_bench %s conns=%d depth=%d: %llu calls in %.2fs = %.0f calls/s; "
-         "server loop CPU %.3fs = %.2f us/call (%.0f%% of a core); errors=%llu\n",
-         plain ? "h2c" : "TLS", conns, depth, static_cast<unsigned long long>(calls), wall,
-         static_cast<double>(calls) / wall, cpu, cpu * 1e6 / static_cast<double>(calls),
-         100.0 * cpu / wall, static_cast<unsigned long long>(g_errors.load()));
+  printf(
+      "transport_bench %s conns=%d depth=%d: %llu calls in %.2fs = %.0f calls/s; "
+      "server loop CPU %.3fs = %.2f us/call (%.0f%% of a core); errors=%llu\n",
+      plain ? "h2c" : "TLS", conns, depth, static_cast<unsigned long long>(calls), wall,
+      static_cast<double>(calls) / wall, cpu, cpu * 1e6 / static_cast<double>(calls),
+      100.0 * cpu / wall, static_cast<unsigned long long>(g_errors.load()));
   return 0;
 }

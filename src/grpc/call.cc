@@ -127,8 +127,7 @@ void Registry::AddStream(std::string path, StreamHandlerFactory factory) {
   stream_[std::move(path)] = std::move(factory);
 }
 
-void Registry::AddHttp(std::string method, std::string path_or_prefix,
-                       http::HttpHandler handler) {
+void Registry::AddHttp(std::string method, std::string path_or_prefix, http::HttpHandler handler) {
   router_.Add(std::move(method), std::move(path_or_prefix), std::move(handler));
 }
 

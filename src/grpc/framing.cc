@@ -8,9 +8,8 @@ namespace etcdpp::grpc {
 
 void AppendMessage(std::string_view message, std::string* out) {
   uint32_t len = static_cast<uint32_t>(message.size());
-  char prefix[kMessagePrefixBytes] = {0, static_cast<char>(len >> 24),
-                                      static_cast<char>(len >> 16), static_cast<char>(len >> 8),
-                                      static_cast<char>(len)};
+  char prefix[kMessagePrefixBytes] = {0, static_cast<char>(len >> 24), static_cast<char>(len >> 16),
+                                      static_cast<char>(len >> 8), static_cast<char>(len)};
   out->append(prefix, kMessagePrefixBytes);
   out->append(message);
 }
@@ -80,13 +79,20 @@ std::optional<std::chrono::nanoseconds> ParseGrpcTimeout(std::string_view v) {
     return secs >= kMaxSeconds ? nanoseconds(kMaxGrpcTimeout) : nanoseconds(seconds(secs));
   };
   switch (v.back()) {
-    case 'H': return capped(n * 3600);
-    case 'M': return capped(n * 60);
-    case 'S': return capped(n);
-    case 'm': return duration_cast<nanoseconds>(milliseconds(n));
-    case 'u': return duration_cast<nanoseconds>(microseconds(n));
-    case 'n': return nanoseconds(n);
-    default: return std::nullopt;
+    case 'H':
+      return capped(n * 3600);
+    case 'M':
+      return capped(n * 60);
+    case 'S':
+      return capped(n);
+    case 'm':
+      return duration_cast<nanoseconds>(milliseconds(n));
+    case 'u':
+      return duration_cast<nanoseconds>(microseconds(n));
+    case 'n':
+      return nanoseconds(n);
+    default:
+      return std::nullopt;
   }
 }
 
@@ -115,8 +121,7 @@ std::string PercentDecode(std::string_view e) {
   };
   std::string out;
   for (size_t i = 0; i < e.size(); ++i) {
-    if (e[i] == '%' && i + 2 < e.size() && hex(e[i + 1]) >= 0 &&
-        hex(e[i + 2]) >= 0) {
+    if (e[i] == '%' && i + 2 < e.size() && hex(e[i + 1]) >= 0 && hex(e[i + 2]) >= 0) {
       out += static_cast<char>(hex(e[i + 1]) * 16 + hex(e[i + 2]));
       i += 2;
     } else {
@@ -173,13 +178,12 @@ std::string GzipCompress(std::string_view data) {
 }
 
 std::string Base64Encode(std::string_view in) {
-  static const char kChars[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   while (i + 2 < in.size()) {
-    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) |
-                 uint8_t(in[i + 2]);
+    uint32_t v =
+        (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
     out += kChars[v >> 18];
     out += kChars[(v >> 12) & 63];
     out += kChars[(v >> 6) & 63];

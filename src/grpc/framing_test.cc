@@ -83,8 +83,7 @@ TEST(GrpcTimeoutTest, RejectsMalformedValues) {
 }
 
 TEST(PercentEncodingTest, EncodesPerSpec) {
-  EXPECT_EQ(PercentEncode("etcdserver: request is too large"),
-            "etcdserver: request is too large");
+  EXPECT_EQ(PercentEncode("etcdserver: request is too large"), "etcdserver: request is too large");
   EXPECT_EQ(PercentEncode("100%"), "100%25");
   EXPECT_EQ(PercentEncode("a\nb\x7f"), "a%0Ab%7F");
   EXPECT_EQ(PercentEncode("caf\xc3\xa9"), "caf%C3%A9");
@@ -109,7 +108,8 @@ TEST(GzipTest, RoundTripAndLimits) {
 }
 
 TEST(Base64Test, RoundTripPaddedAndUnpadded) {
-  for (std::string s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\x00\xff\x10", 3)}) {
+  for (std::string s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\x00\xff\x10", 3)}) {
     std::string e = Base64Encode(s);
     EXPECT_EQ(*Base64Decode(e), s);
     while (!e.empty() && e.back() == '=') e.pop_back();

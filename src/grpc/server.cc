@@ -179,9 +179,9 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
       if (h.value == "gzip") {
         gzip = true;
       } else if (h.value != "identity") {
-        reject = Status(Code::kUnimplemented,
-                        "grpc: Decompressor is not installed for grpc-encoding \"" + h.value +
-                            "\"");
+        reject =
+            Status(Code::kUnimplemented,
+                   "grpc: Decompressor is not installed for grpc-encoding \"" + h.value + "\"");
       }
       continue;
     }
@@ -211,18 +211,17 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
       std::string service(slash != std::string_view::npos && slash > 0 ? p.substr(1, slash - 1)
                                                                        : p);
       std::string method(slash != std::string_view::npos ? p.substr(slash + 1) : "");
-      reject = registry_->HasService(service)
-                   ? Status(Code::kUnimplemented,
-                            "unknown method " + method + " for service " + service)
-                   : Status(Code::kUnimplemented, "unknown service " + service);
+      reject =
+          registry_->HasService(service)
+              ? Status(Code::kUnimplemented, "unknown method " + method + " for service " + service)
+              : Status(Code::kUnimplemented, "unknown service " + service);
     }
   }
   if (!reject.ok()) {
-    spdlog::debug("grpc call {} from peer={} rejected: {}", head.path, conn.peer,
-                  reject.message());
+    spdlog::debug("grpc call {} from peer={} rejected: {}", head.path, conn.peer, reject.message());
     state->FinishCall(reject);
-    return std::make_unique<GrpcCall>(GrpcCall::Kind::kRejected, state, nullptr,
-                                      max_request_bytes_, false, loop);
+    return std::make_unique<GrpcCall>(GrpcCall::Kind::kRejected, state, nullptr, max_request_bytes_,
+                                      false, loop);
   }
   auto call = std::make_unique<GrpcCall>(
       unary != nullptr ? GrpcCall::Kind::kUnary : GrpcCall::Kind::kStream, state, unary,
@@ -230,8 +229,8 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
   if (ctx.deadline_ && *ctx.deadline_ <= CallContext::Clock::now()) {
     state->FinishCall(Status(Code::kDeadlineExceeded, "context deadline exceeded"));
     ctx.cancelled_.store(true);
-    return std::make_unique<GrpcCall>(GrpcCall::Kind::kRejected, state, nullptr,
-                                      max_request_bytes_, false, loop);
+    return std::make_unique<GrpcCall>(GrpcCall::Kind::kRejected, state, nullptr, max_request_bytes_,
+                                      false, loop);
   }
   if (stream != nullptr) call->StartStream(*stream);
   call->ArmDeadline();

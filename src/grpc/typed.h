@@ -81,8 +81,8 @@ template <typename Req, typename Resp>
 using TypedUnaryHandler = std::function<void(CallContext&, Req&&, TypedResponder<Resp>)>;
 
 template <typename Req, typename Resp>
-using TypedStreamFactory = std::function<std::unique_ptr<TypedStreamHandler<Req>>(
-    CallContext&, TypedStream<Resp>)>;
+using TypedStreamFactory =
+    std::function<std::unique_ptr<TypedStreamHandler<Req>>(CallContext&, TypedStream<Resp>)>;
 
 inline Status UnmarshalError(const char* type_name) {
   return Internal(std::string("grpc: error unmarshalling request: cannot parse ") + type_name);
@@ -133,14 +133,14 @@ class TypedStreamAdapter : public StreamHandler {
 // stream itself (e.g. Unavailable "etcdserver: no leader").
 template <typename Req, typename Resp>
 void AddTypedStream(Registry& registry, std::string path, TypedStreamFactory<Req, Resp> factory) {
-  registry.AddStream(std::move(path), [factory = std::move(factory)](
-                                          CallContext& ctx,
-                                          ServerStream stream) -> std::unique_ptr<StreamHandler> {
-    auto inner = factory(ctx, TypedStream<Resp>(stream));
-    if (inner == nullptr) return nullptr;
-    return std::make_unique<internal::TypedStreamAdapter<Req, Resp>>(std::move(inner),
-                                                                     std::move(stream));
-  });
+  registry.AddStream(std::move(path),
+                     [factory = std::move(factory)](
+                         CallContext& ctx, ServerStream stream) -> std::unique_ptr<StreamHandler> {
+                       auto inner = factory(ctx, TypedStream<Resp>(stream));
+                       if (inner == nullptr) return nullptr;
+                       return std::make_unique<internal::TypedStreamAdapter<Req, Resp>>(
+                           std::move(inner), std::move(stream));
+                     });
 }
 
 }  // namespace etcdpp::grpc

@@ -32,16 +32,15 @@ class Upper : public TypedStreamHandler<StringValue> {
 TEST(TypedTest, UnaryAndStreamParseAndSerialize) {
   auto reg = std::make_shared<Registry>();
   AddTypedUnary<StringValue, StringValue>(
-      *reg, "/t.T/Hello",
-      [](CallContext&, StringValue&& req, TypedResponder<StringValue> r) {
+      *reg, "/t.T/Hello", [](CallContext&, StringValue&& req, TypedResponder<StringValue> r) {
         StringValue resp;
         resp.set_value("hello " + req.value());
         r.Reply(resp);
       });
-  AddTypedStream<StringValue, StringValue>(
-      *reg, "/t.T/Bang", [](CallContext&, TypedStream<StringValue> s) {
-        return std::make_unique<Upper>(std::move(s));
-      });
+  AddTypedStream<StringValue, StringValue>(*reg, "/t.T/Bang",
+                                           [](CallContext&, TypedStream<StringValue> s) {
+                                             return std::make_unique<Upper>(std::move(s));
+                                           });
   ServerOptions o;
   o.listen_urls = {"http://127.0.0.1:0"};
   o.num_loops = 1;

@@ -7,25 +7,44 @@ namespace {
 
 const char* Reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Request Entity Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 307:
+      return "Temporary Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Request Entity Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -53,8 +72,7 @@ std::shared_ptr<Http1Session> Http1Session::Create(net::Connection* conn, const 
   return std::shared_ptr<Http1Session>(new Http1Session(conn, router, options));
 }
 
-Http1Session::Http1Session(net::Connection* conn, const Router* router,
-                           const HttpOptions& options)
+Http1Session::Http1Session(net::Connection* conn, const Router* router, const HttpOptions& options)
     : conn_(conn), router_(router), options_(options), loop_(conn->loop()->shared_from_this()) {
   http_parser_settings_init(&settings_);
   settings_.on_message_begin = OnMessageBegin;
@@ -289,8 +307,7 @@ int Http1Session::OnMessageComplete(http_parser* p) {
   self->in_flight_ = true;
   uint64_t seq = ++self->seq_;
   http_parser_pause(p, 1);
-  HttpResponder responder(
-      std::make_unique<H1Responder>(self->loop_, self->weak_from_this(), seq));
+  HttpResponder responder(std::make_unique<H1Responder>(self->loop_, self->weak_from_this(), seq));
   if (self->router_ == nullptr) {
     responder.Send(HttpResponse::Text(404, "404 page not found\n"));
   } else {

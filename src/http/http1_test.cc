@@ -1,14 +1,13 @@
 // HTTP/1.1 over a real socket to a NetServer running the server protocol (no gRPC): keep-alive,
 // pipelining, chunked bodies, limits and the error answers.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
-
-#include <gtest/gtest.h>
 
 #include "http/server_protocol.h"
 #include "net/listener.h"
@@ -28,9 +27,8 @@ class Http1Test : public ::testing::Test {
     router_.Add("", "/v3/", [](HttpRequest&& r, HttpResponder resp) {
       resp.Send(HttpResponse::Text(200, "prefix " + r.method + " " + r.path));
     });
-    router_.Add("HEAD", "/health", [](HttpRequest&&, HttpResponder r) {
-      r.Send(HttpResponse::Text(200, "body"));
-    });
+    router_.Add("HEAD", "/health",
+                [](HttpRequest&&, HttpResponder r) { r.Send(HttpResponse::Text(200, "body")); });
     options_.max_http_body_bytes = 1000;
     options_.max_header_list_bytes = 2000;
     group_ = net::EventLoopGroup::Create(1, "h1-").value();

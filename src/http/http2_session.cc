@@ -307,10 +307,14 @@ int Http2Session::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const u
   std::string n(reinterpret_cast<const char*>(name), namelen);
   std::string v(reinterpret_cast<const char*>(value), valuelen);
   if (!n.empty() && n[0] == ':') {
-    if (n == ":method") s->head.method = std::move(v);
-    else if (n == ":path") s->head.path = std::move(v);
-    else if (n == ":authority") s->head.authority = std::move(v);
-    else if (n == ":scheme") s->head.scheme = std::move(v);
+    if (n == ":method")
+      s->head.method = std::move(v);
+    else if (n == ":path")
+      s->head.path = std::move(v);
+    else if (n == ":authority")
+      s->head.authority = std::move(v);
+    else if (n == ":scheme")
+      s->head.scheme = std::move(v);
     return 0;
   }
   s->head.headers.push_back({std::move(n), std::move(v)});

@@ -13,8 +13,8 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include <deque>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>

@@ -50,8 +50,8 @@ void HttpResponder::Send(HttpResponse response) {
 
 void Router::Add(std::string method, std::string path_or_prefix, HttpHandler handler) {
   bool prefix = !path_or_prefix.empty() && path_or_prefix.back() == '/';
-  routes_.push_back(Entry{std::move(method), std::move(path_or_prefix), prefix,
-                          std::move(handler)});
+  routes_.push_back(
+      Entry{std::move(method), std::move(path_or_prefix), prefix, std::move(handler)});
 }
 
 void Router::Route(HttpRequest&& request, HttpResponder responder) const {
@@ -59,8 +59,8 @@ void Router::Route(HttpRequest&& request, HttpResponder responder) const {
   bool path_matched = false;
   size_t best_len = 0;
   for (const auto& r : routes_) {
-    bool match = r.prefix ? request.path.compare(0, r.path.size(), r.path) == 0
-                          : request.path == r.path;
+    bool match =
+        r.prefix ? request.path.compare(0, r.path.size(), r.path) == 0 : request.path == r.path;
     if (!match) continue;
     path_matched = true;
     if (!r.method.empty() && r.method != request.method) continue;

@@ -15,7 +15,8 @@
 namespace etcdpp::http {
 
 struct Header {
-  std::string name;  // lower case for HTTP/2 and as received for HTTP/1.1; compare with EqualsIgnoreCase
+  // Lower case for HTTP/2, as received for HTTP/1.1: compare with EqualsIgnoreCase.
+  std::string name;
   std::string value;
 };
 using Headers = std::vector<Header>;

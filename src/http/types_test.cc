@@ -24,9 +24,7 @@ HttpResponse RouteOnce(const Router& router, std::string method, std::string pat
 TEST(RouterTest, ExactBeatsPrefixAndLongestPrefixWins) {
   Router r;
   auto reply = [](std::string body) {
-    return [body](HttpRequest&&, HttpResponder resp) {
-      resp.Send(HttpResponse::Text(200, body));
-    };
+    return [body](HttpRequest&&, HttpResponder resp) { resp.Send(HttpResponse::Text(200, body)); };
   };
   r.Add("GET", "/v3/", reply("v3"));
   r.Add("GET", "/v3/kv/", reply("kv"));

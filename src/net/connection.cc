@@ -1,13 +1,12 @@
 #include "net/connection.h"
 
 #include <openssl/err.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <spdlog/spdlog.h>
 
 #include "base/check.h"
 #include "net/tls.h"
@@ -33,8 +32,7 @@ Connection::Connection(EventLoop* loop, int fd, SSL* ssl, ConnectionInfo info,
       ssl_(ssl),
       info_(std::move(info)),
       factory_(std::move(factory)),
-      on_close_(std::move(on_close)) {
-}
+      on_close_(std::move(on_close)) {}
 
 Connection::~Connection() {
   if (ssl_ != nullptr) SSL_free(ssl_);
@@ -58,8 +56,7 @@ void Connection::Start() {
       auto self = weak.lock();
       if (self == nullptr || !self->handshaking_ || self->fd_ < 0) return;
       self->handshake_timer_ = 0;
-      spdlog::warn("tls handshake timed out peer={} local={}", self->info_.peer,
-                   self->info_.local);
+      spdlog::warn("tls handshake timed out peer={} local={}", self->info_.peer, self->info_.local);
       self->Close(Status::Ok());
     });
     DoHandshake();
@@ -162,9 +159,9 @@ void Connection::DoRead() {
           Close(Status::Ok());
         } else if (err == SSL_ERROR_SYSCALL) {
           ERR_clear_error();
-          Close(errno == 0 || errno == ECONNRESET ? Status::Ok()
-                                                  : Unavailable(std::string("read: ") +
-                                                                strerror(errno)));
+          Close(errno == 0 || errno == ECONNRESET
+                    ? Status::Ok()
+                    : Unavailable(std::string("read: ") + strerror(errno)));
         } else {
           Close(Unavailable("tls read: " + OpenSslErrors()));
         }

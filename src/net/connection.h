@@ -100,13 +100,13 @@ class Connection : public FdHandler, public std::enable_shared_from_this<Connect
   std::unique_ptr<Protocol> protocol_;
   bool handshaking_ = false;
   bool flush_scheduled_ = false;
-  bool want_write_ = false;       // socket buffer full, waiting for EPOLLOUT
+  bool want_write_ = false;  // socket buffer full, waiting for EPOLLOUT
   bool ssl_read_wants_write_ = false;
   bool reading_paused_ = false;
   bool close_after_flush_ = false;
   Status close_reason_;
   uint32_t interest_ = 0;
-  std::string out_;       // bytes produced but not yet written
+  std::string out_;        // bytes produced but not yet written
   size_t out_offset_ = 0;  // out_[0, out_offset_) already written
   EventLoop::TimerId handshake_timer_ = 0;
 };

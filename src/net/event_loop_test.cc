@@ -1,8 +1,8 @@
 #include "net/event_loop.h"
 
-#include <future>
-
 #include <gtest/gtest.h>
+
+#include <future>
 
 namespace etcdpp::net {
 namespace {

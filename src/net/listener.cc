@@ -1,20 +1,19 @@
 #include "net/listener.h"
 
 #include <arpa/inet.h>
-#include <csignal>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <future>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "base/check.h"
 
@@ -282,16 +281,16 @@ void NetServer::OnAccepted(int fd, const ListenUrl& url, const std::string& loca
   std::shared_ptr<LoopConnections> set = per_loop_[idx];
   auto live = live_connections_;
   live->fetch_add(1);
-  bool posted = loop->Post([loop, fd, ssl, info = std::move(info), set, live,
-                            factory = factory_]() mutable {
-    auto conn = std::make_shared<Connection>(
-        loop, fd, ssl, std::move(info), std::move(factory), [set, live](Connection* c) {
-          set->conns.erase(c);
-          live->fetch_sub(1);
-        });
-    set->conns.emplace(conn.get(), conn);
-    conn->Start();
-  });
+  bool posted =
+      loop->Post([loop, fd, ssl, info = std::move(info), set, live, factory = factory_]() mutable {
+        auto conn = std::make_shared<Connection>(loop, fd, ssl, std::move(info), std::move(factory),
+                                                 [set, live](Connection* c) {
+                                                   set->conns.erase(c);
+                                                   live->fetch_sub(1);
+                                                 });
+        set->conns.emplace(conn.get(), conn);
+        conn->Start();
+      });
   if (!posted) {
     if (ssl != nullptr) SSL_free(ssl);
     close(fd);

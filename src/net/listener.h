@@ -38,8 +38,8 @@ Result<ListenUrl> ParseListenUrl(const std::string& url);
 
 struct BoundAddress {
   ListenUrl url;
-  int port = 0;          // the real port (TCP), 0 for unix
-  std::string address;   // "127.0.0.1:34567" or the unix path
+  int port = 0;         // the real port (TCP), 0 for unix
+  std::string address;  // "127.0.0.1:34567" or the unix path
 };
 
 class NetServer {
@@ -73,8 +73,7 @@ class NetServer {
   std::vector<BoundAddress> bound_;
   std::vector<std::shared_ptr<LoopConnections>> per_loop_;
   // Shared with the connections' close callbacks, which may outlive a hard shutdown.
-  std::shared_ptr<std::atomic<size_t>> live_connections_ =
-      std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<std::atomic<size_t>> live_connections_ = std::make_shared<std::atomic<size_t>>(0);
   std::atomic<bool> stopping_{false};
   bool shut_down_ = false;
 };

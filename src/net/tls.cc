@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <cstring>
@@ -14,8 +15,6 @@
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
-
-#include <spdlog/spdlog.h>
 
 namespace etcdpp::net {
 
@@ -118,8 +117,8 @@ Result<std::pair<std::string, std::string>> GenerateSelfSigned(
   std::string san;
   for (const auto& h : hosts) {
     if (!san.empty()) san += ",";
-    bool ip = h.find_first_not_of("0123456789.") == std::string::npos ||
-              h.find(':') != std::string::npos;
+    bool ip =
+        h.find_first_not_of("0123456789.") == std::string::npos || h.find(':') != std::string::npos;
     san += (ip ? "IP:" : "DNS:") + h;
   }
   X509V3_CTX v3;
@@ -184,7 +183,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(TlsConfig config) {
     if (!config.auto_tls_dir.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(config.auto_tls_dir, ec);
-      if (ec) return IoError("auto-tls: cannot create " + config.auto_tls_dir + ": " + ec.message());
+      if (ec)
+        return IoError("auto-tls: cannot create " + config.auto_tls_dir + ": " + ec.message());
       cert_path = config.auto_tls_dir + "/cert.pem";
       key_path = config.auto_tls_dir + "/key.pem";
     }
@@ -226,7 +226,7 @@ std::vector<TlsContext::FileStamp> TlsContext::Stamps() const {
   for (const std::string* p : {&config_.cert_file, &config_.key_file, &config_.trusted_ca_file}) {
     FileStamp s;
     s.path = *p;
-    struct stat st{};
+    struct stat st {};
     if (!p->empty() && stat(p->c_str(), &st) == 0) {
       s.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
       s.size = st.st_size;
@@ -249,8 +249,7 @@ Result<SSL_CTX*> TlsContext::Build() {
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE |
-                               SSL_OP_IGNORE_UNEXPECTED_EOF);
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   static const unsigned char kSidCtx[] = "etcdpp";
   SSL_CTX_set_session_id_context(ctx, kSidCtx, sizeof(kSidCtx) - 1);

@@ -16,6 +16,7 @@
 //        --auto-tls --cipher-suites=a,b --loops=N --max-request-bytes=N
 //        --max-concurrent-streams=N --port-file=PATH (writes "<url> <port>" lines when serving)
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -25,8 +26,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "grpc/server.h"
 
@@ -154,20 +153,32 @@ int main(int argc, char** argv) {
     auto eq = a.find('=');
     std::string k = a.substr(0, eq);
     std::string v = eq == std::string::npos ? "" : a.substr(eq + 1);
-    if (k == "--listen-urls") opts.listen_urls = Split(v, ',');
-    else if (k == "--cert-file") opts.tls.cert_file = v;
-    else if (k == "--key-file") opts.tls.key_file = v;
-    else if (k == "--trusted-ca-file") opts.tls.trusted_ca_file = v;
-    else if (k == "--client-cert-auth") opts.tls.client_cert_auth = v != "false";
-    else if (k == "--auto-tls") opts.tls.auto_tls = v != "false";
-    else if (k == "--cipher-suites") opts.tls.cipher_suites = Split(v, ',');
-    else if (k == "--loops") opts.num_loops = std::stoul(v);
-    else if (k == "--max-request-bytes") opts.max_request_bytes = std::stoul(v);
-    else if (k == "--max-concurrent-streams") opts.http.max_concurrent_streams = std::stoul(v);
+    if (k == "--listen-urls")
+      opts.listen_urls = Split(v, ',');
+    else if (k == "--cert-file")
+      opts.tls.cert_file = v;
+    else if (k == "--key-file")
+      opts.tls.key_file = v;
+    else if (k == "--trusted-ca-file")
+      opts.tls.trusted_ca_file = v;
+    else if (k == "--client-cert-auth")
+      opts.tls.client_cert_auth = v != "false";
+    else if (k == "--auto-tls")
+      opts.tls.auto_tls = v != "false";
+    else if (k == "--cipher-suites")
+      opts.tls.cipher_suites = Split(v, ',');
+    else if (k == "--loops")
+      opts.num_loops = std::stoul(v);
+    else if (k == "--max-request-bytes")
+      opts.max_request_bytes = std::stoul(v);
+    else if (k == "--max-concurrent-streams")
+      opts.http.max_concurrent_streams = std::stoul(v);
     else if (k == "--tls-reload-check-ms") {
       opts.tls.reload_check_interval = std::chrono::milliseconds(std::stoi(v));
-    } else if (k == "--port-file") port_file = v;
-    else if (k == "--debug") spdlog::set_level(spdlog::level::debug);
+    } else if (k == "--port-file")
+      port_file = v;
+    else if (k == "--debug")
+      spdlog::set_level(spdlog::level::debug);
     else {
       std::cerr << "unknown flag " << a << "\n";
       return 2;
@@ -180,7 +191,8 @@ int main(int argc, char** argv) {
   reg->AddUnary("/etcdpp.test.Echo/Fail", [](CallContext&, std::string req, UnaryResponder r) {
     auto colon = req.find(':');
     int code = std::stoi(req.substr(0, colon));
-    r.Fail(Status(static_cast<Code>(code), colon == std::string::npos ? "" : req.substr(colon + 1)));
+    r.Fail(
+        Status(static_cast<Code>(code), colon == std::string::npos ? "" : req.substr(colon + 1)));
   });
   reg->AddUnary("/etcdpp.test.Echo/Later", [](CallContext&, std::string req, UnaryResponder r) {
     int ms = req.empty() ? 0 : std::stoi(req);
@@ -227,8 +239,7 @@ int main(int argc, char** argv) {
     r.Send(etcdpp::http::HttpResponse::Text(
         200, "{\"etcdserver\":\"3.4.0\",\"etcdcluster\":\"3.4.0\"}", "application/json"));
   });
-  reg->AddHttp("POST", "/echo", [](etcdpp::http::HttpRequest&& req,
-                                   etcdpp::http::HttpResponder r) {
+  reg->AddHttp("POST", "/echo", [](etcdpp::http::HttpRequest&& req, etcdpp::http::HttpResponder r) {
     std::string cn = req.client_cn;
     auto resp = etcdpp::http::HttpResponse::Text(200, std::move(req.body));
     resp.headers.push_back({"x-client-cn", cn});

@@ -55,8 +55,9 @@ std::unique_ptr<H2TestClient> H2TestClient::Connect(int port, Options options) {
   nghttp2_session_callbacks* cbs;
   nghttp2_session_callbacks_new(&cbs);
   nghttp2_session_callbacks_set_on_header_callback(
-      cbs, [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
-              const uint8_t* v, size_t vl, uint8_t, void* u) -> int {
+      cbs,
+      [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl, const uint8_t* v,
+         size_t vl, uint8_t, void* u) -> int {
         auto* self = static_cast<H2TestClient*>(u);
         auto& s = self->streams_[f->hd.stream_id];
         std::string name(reinterpret_cast<const char*>(n), nl);
@@ -71,10 +72,9 @@ std::unique_ptr<H2TestClient> H2TestClient::Connect(int port, Options options) {
         return 0;
       });
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
-      cbs, [](nghttp2_session*, uint8_t, int32_t id, const uint8_t* d, size_t len,
-              void* u) -> int {
-        static_cast<H2TestClient*>(u)->streams_[id].data.append(
-            reinterpret_cast<const char*>(d), len);
+      cbs, [](nghttp2_session*, uint8_t, int32_t id, const uint8_t* d, size_t len, void* u) -> int {
+        static_cast<H2TestClient*>(u)->streams_[id].data.append(reinterpret_cast<const char*>(d),
+                                                                len);
         return 0;
       });
   nghttp2_session_callbacks_set_on_stream_close_callback(
@@ -132,10 +132,8 @@ bool H2TestClient::Flush() {
 
 int32_t H2TestClient::Start(const std::string& path, http::Headers extra, bool grpc,
                             const std::string& method) {
-  std::vector<http::Header> hdrs = {{":method", method},
-                                    {":scheme", "http"},
-                                    {":authority", "localhost"},
-                                    {":path", path}};
+  std::vector<http::Header> hdrs = {
+      {":method", method}, {":scheme", "http"}, {":authority", "localhost"}, {":path", path}};
   if (grpc) {
     hdrs.push_back({"content-type", "application/grpc"});
     hdrs.push_back({"te", "trailers"});
@@ -160,8 +158,8 @@ int32_t H2TestClient::Start(const std::string& path, http::Headers extra, bool g
     }
     return static_cast<ssize_t>(n);
   };
-  int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &provider,
-                                      nullptr);
+  int32_t id =
+      nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &provider, nullptr);
   streams_[id];
   outgoing_[id] = {"", false};
   Flush();

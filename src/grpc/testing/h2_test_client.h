@@ -50,8 +50,7 @@ class H2TestClient {
   // Sends body bytes on the stream; end_stream half-closes.
   void Send(int32_t stream, std::string data, bool end_stream);
   // Convenience: gRPC unary call; returns when the stream closed.
-  StreamResult Unary(const std::string& path, const std::string& request,
-                     http::Headers extra = {});
+  StreamResult Unary(const std::string& path, const std::string& request, http::Headers extra = {});
   void Reset(int32_t stream, uint32_t error_code = NGHTTP2_CANCEL);
   // Sends a PING and waits for its ACK. Returns false on failure.
   bool Ping();
