@@ -53,6 +53,10 @@ def make_certs(d):
     ca("ca")
     ca("otherca")
     cert("server", "ca", "server-a")
+    # Expired: valid until yesterday (negative -days), same CA and CN as "client".
+    cert("expired", "ca", "root")
+    sh("openssl", "x509", "-req", "-in", "expired.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+       "-CAcreateserial", "-out", "expired.crt", "-days", "-1", "-extfile", "expired.ext")
     cert("server2", "ca", "server-b")
     cert("client", "ca", "root")
     cert("stranger", "otherca", "root")
@@ -329,6 +333,13 @@ class TlsTest(Base):
         r = self.curl("https://127.0.0.1:%d/health" % self.port, cert="stranger")
         self.assertNotEqual(r.returncode, 0)
         self.assertNotIn("HTTP/", r.stdout)
+        r = self.curl("https://127.0.0.1:%d/health" % self.port, cert="expired")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotIn("HTTP/", r.stdout)
+        with open(self.server.log.name) as f:
+            log = f.read()
+        self.assertIn("certificate has expired", log)
+        self.assertIn("peer=127.0.0.1:", log)
 
     def test_etcdctl_over_tls(self):
         r = run(["etcdctl", "--endpoints=https://127.0.0.1:%d" % self.port,
