@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "server/api/http_endpoints.h"
 #include "server/api/kv_service.h"
+#include "server/api/lease_service.h"
 #include "server/api/cluster_service.h"
 #include "server/api/maintenance_service.h"
 #include "server/version.h"
@@ -73,7 +75,21 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   Member me = *self;
   me.id = s->log_.member_id;
 
+  // Lease (Lease service owner): opened before the node replays its log, since replayed grants
+  // and puts with leases consult it. etcd's minimum TTL: ceil(((3 * election ticks) / 2) *
+  // heartbeat) in seconds (2 s with the defaults).
+  lease::LessorOptions lessor_options;
+  lessor_options.min_ttl_seconds = static_cast<int64_t>(
+      std::ceil(static_cast<double>((3 * config.ElectionTicks()) / 2 *
+                                    config.heartbeat_interval_ms) / 1000.0));
+  ETCDPP_ASSIGN_OR_RETURN(s->lessor_, lease::Lessor::Open(s->env_.get(),
+                                                          lease::SteadyClock::Get(),
+                                                          lessor_options));
+  s->applier_ = apply::KvApplier(apply::ApplierHooks{
+      [lessor = s->lessor_.get()](LeaseId id) { return lessor->Exists(id); }});
+
   s->sm_ = std::make_unique<KvStateMachine>(s->store_.get(), s->applier_);
+  s->sm_->SetLessor(s->lessor_.get());
 
   Node::Options node_options;
   node_options.member_id = s->log_.member_id;
@@ -98,6 +114,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   auto registry = std::make_shared<grpc::Registry>();
   watch::RegisterWatchService(registry.get(), &s->ctx_, s->hub_.get());
   RegisterKvService(registry.get(), &s->ctx_, &s->applier_);
+  ConnectLessor(s->lessor_.get(), &s->ctx_);
+  RegisterLeaseService(registry.get(), &s->ctx_, s->lessor_.get());
   RegisterMaintenanceService(registry.get(), &s->ctx_);
   RegisterClusterService(registry.get(), &s->ctx_);
   RegisterHttpEndpoints(registry.get(), &s->ctx_);
@@ -116,6 +134,10 @@ EtcdServer::~EtcdServer() { Stop(); }
 
 Status EtcdServer::Start() {
   ETCDPP_RETURN_IF_ERROR(node_->Start(std::move(log_.recovered)));
+  // This single member is the leader from now on: leases start to expire (after the election
+  // timeout on top of their remaining TTL, as etcd extends them on promotion).
+  lessor_->Promote(std::chrono::milliseconds(config_.election_timeout_ms));
+  lessor_->Start();
   spdlog::info("etcdpp {} (etcd API {}) member {:x} of cluster {:x} started; term {}, applied "
                "index {}, revision {}",
                kEtcdppVersion, kEtcdServerVersion, node_->member_id().value(),
@@ -123,6 +145,7 @@ Status EtcdServer::Start() {
                store_->current_rev());
   Status s = grpc_->Start();
   if (!s.ok()) {
+    lessor_->Stop();
     node_->Stop();
     return s;
   }
@@ -137,6 +160,7 @@ void EtcdServer::Stop() {
   if (!started_) return;
   started_ = false;
   grpc_->Stop(std::chrono::seconds(2));
+  lessor_->Stop();
   node_->Stop();
   spdlog::info("stopped member {:x}", node_->member_id().value());
 }

@@ -11,6 +11,7 @@
 
 #include "base/result.h"
 #include "grpc/server.h"
+#include "lease/lessor.h"
 #include "mvcc/store.h"
 #include "server/api/api_context.h"
 #include "server/config.h"
@@ -44,6 +45,8 @@ class EtcdServer {
   std::unique_ptr<mvcc::Store> store_;
   // After store_ (reads it), before node_ and grpc_ (they call into it), so destroyed after them.
   std::unique_ptr<watch::WatchHub> hub_;
+  // After store_; its thread proposes through node_, so Stop() stops it before the node.
+  std::unique_ptr<lease::Lessor> lessor_;
   apply::KvApplier applier_;
   std::unique_ptr<KvStateMachine> sm_;
   OpenedLog log_;

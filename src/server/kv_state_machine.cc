@@ -4,7 +4,9 @@
 
 #include "etcdpp/internal.pb.h"
 #include "mvcc/errors.h"
+#include "lease/lessor.h"
 #include "server/api/errors.h"
+#include "server/api/lease_service.h"
 
 namespace etcdpp::server {
 namespace {
@@ -43,9 +45,15 @@ ApplyResult KvStateMachine::ApplyOne(mvcc::WriteBatch& batch,
       }
       return r;
     }
+    case R::kLeaseGrant:
+    case R::kLeaseRevoke:
+    case R::kLeaseCheckpoint:
+      if (lessor_ == nullptr) break;
+      return ApplyLeaseRequest(lessor_, batch, req, events);
     default:
-      return ApplyResult{api::Err(api::EtcdError::kUnknownMethod), nullptr};
+      break;
   }
+  return ApplyResult{api::Err(api::EtcdError::kUnknownMethod), nullptr};
 }
 
 Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
@@ -83,6 +91,7 @@ Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
   }
   batch.SetConsistentIndex(entries.back().index, entries.back().term);
   ETCDPP_RETURN_IF_ERROR(batch.Commit());
+  if (lessor_ != nullptr) lessor_->AfterCommit();  // keep-alives waiting for revokes
   if (sink_ && !events.empty()) sink_(std::move(events));
   for (auto& [id, r] : results) on_applied(id, std::move(r));
   return Status::Ok();

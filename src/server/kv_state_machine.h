@@ -15,6 +15,9 @@
 namespace etcdpp::internal {
 class InternalRequest;
 }
+namespace etcdpp::lease {
+class Lessor;
+}
 
 namespace etcdpp::server {
 
@@ -32,6 +35,10 @@ class KvStateMachine : public StateMachine {
     needs_prev_kv_ = std::move(needs_prev_kv);
   }
 
+  // Lease wiring (Lease service owner): lease_grant/lease_revoke/lease_checkpoint entries are
+  // applied by `lessor`, which is told after each commit. Must be set before the node starts.
+  void SetLessor(lease::Lessor* lessor) { lessor_ = lessor; }
+
   LogIndex applied_index() const override { return store_->consistent_index(); }
   Status ApplyBatch(std::span<const raft::Entry> entries,
                     const std::function<void(uint64_t, ApplyResult&&)>& on_applied) override;
@@ -44,6 +51,7 @@ class KvStateMachine : public StateMachine {
   const apply::KvApplier applier_;
   EventSink sink_;
   std::function<bool()> needs_prev_kv_;
+  lease::Lessor* lessor_ = nullptr;
 };
 
 }  // namespace etcdpp::server

@@ -5,6 +5,7 @@
 #include "etcdpp/internal.pb.h"
 #include "grpc/typed.h"
 #include "server/api/errors.h"
+#include "server/api/propose.h"
 #include "server/apply/validate.h"
 
 namespace etcdpp::server {
@@ -23,24 +24,6 @@ using etcdserverpb::TxnResponse;
 
 template <typename Resp>
 using SharedResponder = std::shared_ptr<grpc::TypedResponder<Resp>>;
-
-// Proposes a write and answers with the applied response (header completed) or the error.
-template <typename Resp>
-void ProposeWrite(const ApiContext* ctx, etcdpp::internal::InternalRequest&& req,
-                  grpc::TypedResponder<Resp> responder) {
-  uint64_t id = ctx->node->NextRequestId();
-  req.set_id(id);
-  auto shared = std::make_shared<grpc::TypedResponder<Resp>>(std::move(responder));
-  ctx->node->Propose(id, req.SerializeAsString(), [ctx, shared](ApplyResult&& r) {
-    if (!r.status.ok()) {
-      shared->Fail(api::ToClientStatus(r.status));
-      return;
-    }
-    auto* resp = static_cast<Resp*>(r.response.get());
-    ctx->FillHeader(resp->mutable_header(), resp->header().revision());
-    shared->Reply(*resp);
-  });
-}
 
 // Runs `read` on a fresh snapshot, now (serializable) or after the read barrier (linearizable),
 // and answers with its result.
