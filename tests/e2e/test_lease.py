@@ -197,6 +197,18 @@ class LeasePython3Etcd3Test(harness.ServerTestCase):
         self.assertFalse(second.is_acquired())
 
 
+class LeaseGoClientTest(harness.ServerTestCase):
+    def test_concurrency_session_and_mutex(self):
+        import subprocess
+        binary = subprocess.run([os.path.join(harness.ROOT, "tests/e2e/go/build.sh"), "leasecheck"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        r = subprocess.run([binary, self.server.url], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.stdout.split("\n")[:-1],
+                         ["ok session-keepalive", "ok mutex-exclusive", "ok mutex-handover",
+                          "ok mutex-unlock", "ok orphan-expires"], r.stdout + r.stderr)
+        self.assertEqual(r.returncode, 0)
+
+
 class LeaseExpiryTest(harness.ServerTestCase):
     def test_keys_vanish_after_ttl_and_watchers_see_delete(self):
         c = client_for(self.server)
