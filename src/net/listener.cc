@@ -23,6 +23,8 @@ namespace {
 constexpr int kListenBacklog = 4096;
 // Connections accepted per readiness event before yielding to other work on the loop.
 constexpr int kMaxAcceptsPerEvent = 128;
+// How long accepting pauses after accept() fails for lack of descriptors or memory.
+constexpr std::chrono::milliseconds kAcceptPauseOnError(100);
 
 std::string FormatSockaddr(const sockaddr* sa) {
   char buf[INET6_ADDRSTRLEN] = {0};
@@ -113,6 +115,12 @@ class NetServer::Acceptor : public FdHandler {
     if (url_.unix_socket()) unlink(url_.host.c_str());
   }
   int fd() const { return fd_; }
+  // Loop thread: stop watching the listener (and drop a pending resume).
+  void Unregister(EventLoop& loop) {
+    if (resume_timer_ != 0) loop.CancelTimer(resume_timer_);
+    resume_timer_ = 0;
+    loop.Remove(fd_);
+  }
 
   void OnEvents(uint32_t) override {
     for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
@@ -121,9 +129,19 @@ class NetServer::Acceptor : public FdHandler {
       int c = accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        // EMFILE/ENFILE: out of descriptors. Log and retry on the next event; existing
-        // connections continue.
-        spdlog::error("accept on {} failed: {}", local_, strerror(errno));
+        if (errno == ECONNABORTED) continue;
+        // EMFILE/ENFILE/ENOBUFS: out of descriptors or memory. The pending connection stays
+        // queued, so a level-triggered listener would spin; pause accepting for a while instead
+        // (existing connections continue) and try again.
+        spdlog::error("accept on {} failed: {}; pausing accepts for {} ms", local_,
+                      strerror(errno), kAcceptPauseOnError.count());
+        EventLoop* loop = EventLoop::Current();
+        if (loop != nullptr && loop->Modify(fd_, 0, this).ok()) {
+          resume_timer_ = loop->RunAfter(kAcceptPauseOnError, [this, loop] {
+            resume_timer_ = 0;
+            (void)loop->Modify(fd_, EPOLLIN, this);
+          });
+        }
         return;
       }
       std::string peer;
@@ -143,6 +161,7 @@ class NetServer::Acceptor : public FdHandler {
   int fd_;
   ListenUrl url_;
   std::string local_;
+  EventLoop::TimerId resume_timer_ = 0;
 };
 
 struct NetServer::LoopConnections {
@@ -309,7 +328,7 @@ void NetServer::Shutdown(std::chrono::milliseconds grace) {
     acceptors_.clear();
     EventLoop& loop0 = *group_->At(0);
     bool posted = loop0.Post([&] {
-      for (auto& a : acceptors) loop0.Remove(a->fd());
+      for (auto& a : acceptors) a->Unregister(loop0);
       done.set_value();
     });
     if (posted) done.get_future().wait();
