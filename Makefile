@@ -11,7 +11,10 @@ PREFIX ?= /usr/local
 deps:
 	@scripts/install-deps.sh
 
-# ccache (installed by deps) makes rebuilds after small changes cheap.
+# ccache (installed by deps) makes rebuilds cheap, also across clones of the repo: paths are
+# hashed relative to the checkout.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 LAUNCHER := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
 $(BUILD_RELEASE)/build.ninja:

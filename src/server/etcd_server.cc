@@ -66,7 +66,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   env_options.map_size_bytes = static_cast<uint64_t>(config.EffectiveQuotaBackendBytes());
   ETCDPP_ASSIGN_OR_RETURN(s->env_, storage::Env::Open(env_options));
   ETCDPP_ASSIGN_OR_RETURN(s->store_, mvcc::Store::Open(s->env_.get()));
-  ETCDPP_ASSIGN_OR_RETURN(s->log_, OpenWalLog(wal_dir, self->id, ComputeClusterId(ids)));
+  ETCDPP_ASSIGN_OR_RETURN(s->log_, OpenWalLog(wal_dir, self->id, ComputeClusterId(ids),
+                                              s->store_->consistent_index()));
   if (s->log_.member_id != self->id) {
     spdlog::warn("data dir {} belongs to member {:x}; keeping that identity", data_dir,
                  s->log_.member_id.value());
@@ -94,6 +95,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   Node::Options node_options;
   node_options.member_id = s->log_.member_id;
   node_options.cluster_id = s->log_.cluster_id;
+  node_options.snapshot_count = std::max<uint64_t>(config.snapshot_count, 1);
   s->node_ = std::make_unique<Node>(node_options, s->log_.log.get(), s->sm_.get());
 
   s->ctx_.node = s->node_.get();

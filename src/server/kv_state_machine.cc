@@ -56,6 +56,14 @@ ApplyResult KvStateMachine::ApplyOne(mvcc::WriteBatch& batch,
   return ApplyResult{api::Err(api::EtcdError::kUnknownMethod), nullptr};
 }
 
+Result<StateMachine::Position> KvStateMachine::SyncApplied() {
+  // Read the position first: whatever the sync covers includes at least this commit.
+  ETCDPP_ASSIGN_OR_RETURN(mvcc::ReadView view, store_->Read());
+  Position pos{view.consistent_index(), view.consistent_term()};
+  ETCDPP_RETURN_IF_ERROR(store_->env()->Sync());
+  return pos;
+}
+
 Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
                                   const std::function<void(uint64_t, ApplyResult&&)>& on_applied) {
   if (entries.empty()) return Status::Ok();

@@ -40,6 +40,7 @@ class KvStateMachine : public StateMachine {
   void SetLessor(lease::Lessor* lessor) { lessor_ = lessor; }
 
   LogIndex applied_index() const override { return store_->consistent_index(); }
+  Result<Position> SyncApplied() override;
   Status ApplyBatch(std::span<const raft::Entry> entries,
                     const std::function<void(uint64_t, ApplyResult&&)>& on_applied) override;
 

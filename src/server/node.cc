@@ -53,6 +53,7 @@ Status Node::Start(RecoveredLog recovered) {
   committed_.store(last_index_, std::memory_order_release);
   applied_.store(sm_->applied_index().value(), std::memory_order_release);
 
+  started_ = true;
   log_thread_ = std::thread([this] { LogThreadMain(); });
   apply_thread_ = std::thread([this] { ApplyThreadMain(); });
   return Status::Ok();
@@ -69,6 +70,10 @@ void Node::Stop() {
   if (log_thread_.joinable()) log_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
   FailAllPending(Status(Code::kUnavailable, kErrStopped));
+  // A clean stop leaves nothing to replay: the next start is serving at once.
+  if (started_) {
+    MaybeCompactLog(/*min_entries=*/1);
+  }
 }
 
 uint64_t Node::NextRequestId() {
@@ -178,6 +183,7 @@ void Node::LogThreadMain() {
     }
     hard_state_ = hs;
     committed_.store(last_index_, std::memory_order_release);
+    MaybeCompactLog(options_.snapshot_count);
     {
       std::lock_guard lock(mu_);
       to_apply_.push_back(std::move(entries));
@@ -186,6 +192,22 @@ void Node::LogThreadMain() {
     batch.clear();
     apply_cv_.notify_one();
   }
+}
+
+void Node::MaybeCompactLog(uint64_t min_entries) {
+  uint64_t applied = applied_.load(std::memory_order_acquire);
+  if (applied < compacted_index_ + min_entries) return;
+  // Only what the state machine holds durably may leave the log: sync it first.
+  auto pos = sm_->SyncApplied();
+  Status s = pos.ok() ? log_->Compact(pos->index, pos->term) : pos.status();
+  if (!s.ok()) {
+    // Costs disk space, not durability: log it and try again after the next batch.
+    spdlog::warn("log compaction at applied index {} failed: {}", applied, s.ToString());
+    return;
+  }
+  compacted_index_ = pos->index.value();
+  spdlog::info("compacted the log up to index {} (term {})", pos->index.value(),
+               pos->term.value());
 }
 
 void Node::ApplyThreadMain() {

@@ -35,6 +35,7 @@
 #include <google/protobuf/message.h>
 
 #include "base/ids.h"
+#include "base/result.h"
 #include "base/status.h"
 #include "raft/types.h"
 
@@ -59,6 +60,13 @@ class StateMachine {
   // after the transaction committed. A non-OK return is fatal for the write path (disk error).
   virtual Status ApplyBatch(std::span<const raft::Entry> entries,
                             const std::function<void(uint64_t, ApplyResult&&)>& on_applied) = 0;
+  // Any thread. Makes every applied entry durable in the state machine (not just committed to
+  // it) and returns the position of the last one: the log may then drop entries up to it.
+  struct Position {
+    LogIndex index;
+    Term term;
+  };
+  virtual Result<Position> SyncApplied() = 0;
 };
 
 // The durable log the node appends to. Implemented over wal::Wal.
@@ -68,6 +76,9 @@ class DurableLog {
   virtual ~DurableLog() = default;
   // Appends entries and the hard state with one write and one fdatasync. Returns OK iff durable.
   virtual Status Save(const raft::HardState& hs, std::span<const raft::Entry> entries) = 0;
+  // Records that the state machine durably holds everything up to `index` (of `term`) and drops
+  // the log before it. Recovery then starts from there.
+  virtual Status Compact(LogIndex index, Term term) = 0;
 };
 
 class Node {
@@ -81,6 +92,9 @@ class Node {
     // Proposals queued but not yet applied, beyond which Propose fails fast with etcd's
     // "etcdserver: too many requests" (etcd allows 5000 between commit and apply).
     size_t max_pending_proposals = 5000;
+    // Applied entries after which the log is compacted up to the applied index (etcd's
+    // --snapshot-count, default 100000): bounds the log's disk use and the replay at start-up.
+    uint64_t snapshot_count = 100000;
   };
 
   // Recovered state of the log: the hard state and every entry after the state machine's applied
@@ -134,6 +148,9 @@ class Node {
   };
 
   void LogThreadMain();
+  // Compacts the log up to the applied index if at least `min_entries` were applied since the
+  // last compaction. Log thread, or after the threads stopped.
+  void MaybeCompactLog(uint64_t min_entries);
   void ApplyThreadMain();
   void FailAllPending(const Status& status);
   void SetWritePathError(const Status& status);
@@ -152,6 +169,7 @@ class Node {
   std::condition_variable log_cv_;
   std::condition_variable apply_cv_;
   bool stopping_ = false;
+  bool started_ = false;  // set by Start before the threads exist; read by Stop after they end
   Status write_path_error_;
   std::vector<Proposal> proposals_;                      // waiting for the log thread
   std::unordered_map<uint64_t, ProposeCallback> waits_;  // request id → completion
@@ -160,6 +178,7 @@ class Node {
 
   // Owned by the log thread.
   uint64_t last_index_ = 0;
+  uint64_t compacted_index_ = 0;
   raft::HardState hard_state_;
 
   std::thread log_thread_;

@@ -17,11 +17,20 @@ class MemoryLog : public DurableLog {
     ++saves;
     hard_state = hs;
     for (const auto& e : entries) log.push_back(e);
+    saved_entries += entries.size();
     return Status::Ok();
   }
+  Status Compact(LogIndex index, Term) override {
+    std::lock_guard lock(mu);
+    std::erase_if(log, [&](const raft::Entry& e) { return e.index <= index; });
+    compacted_to = index;
+    return Status::Ok();
+  }
+  LogIndex compacted_to;
   std::mutex mu;
   Status fail_with;
   int saves = 0;
+  size_t saved_entries = 0;
   raft::HardState hard_state;
   std::vector<raft::Entry> log;
 };
@@ -36,12 +45,18 @@ class ListStateMachine : public StateMachine {
     for (const auto& e : entries) {
       EXPECT_EQ(e.index.value(), applied.value() + 1);
       applied = e.index;
+      durable_applied.store(applied.value());
       if (e.data.empty()) continue;
       applied_data.push_back(e.data);
       on_applied(std::stoull(e.data), ApplyResult{});
     }
     return Status::Ok();
   }
+  // Called from the log thread while the apply thread applies: reads the published copy.
+  Result<Position> SyncApplied() override {
+    return Position{LogIndex(durable_applied.load()), Term(2)};
+  }
+  std::atomic<uint64_t> durable_applied{0};
   LogIndex applied;
   int batches = 0;
   std::vector<std::string> applied_data;
@@ -74,8 +89,11 @@ TEST(NodeTest, ConcurrentProposalsAreAllAppliedAndShareSaves) {
   EXPECT_EQ(sm.applied_data.size(), size_t{kThreads * kPerThread});
   // Start-up saves the leader's no-op; the rest are group commits.
   EXPECT_LE(log.saves, kThreads * kPerThread + 1);
-  EXPECT_EQ(log.log.size(), size_t{kThreads * kPerThread + 1});
-  EXPECT_EQ(log.hard_state.commit, log.log.back().index);
+  EXPECT_EQ(log.saved_entries, size_t{kThreads * kPerThread + 1});
+  EXPECT_EQ(log.hard_state.commit, LogIndex(kThreads * kPerThread + 1));
+  // A clean stop compacts the whole log: a restart has nothing to replay.
+  EXPECT_EQ(log.compacted_to, LogIndex(kThreads * kPerThread + 1));
+  EXPECT_TRUE(log.log.empty());
 }
 
 TEST(NodeTest, ReadIndexWaitsForApply) {
@@ -123,6 +141,25 @@ TEST(NodeTest, RecoveryReplaysOnlyUnappliedEntries) {
   EXPECT_EQ(sm.applied_data, (std::vector<std::string>{"13", "14"}));
   EXPECT_EQ(node.term(), Term(4));
   EXPECT_EQ(node.applied_index(), LogIndex(5));  // replayed 3..4, then the new term's no-op
+}
+
+TEST(NodeTest, CompactsTheLogEverySnapshotCountEntries) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node::Options options{MemberId(1), ClusterId(2)};
+  options.snapshot_count = 10;
+  Node node(options, &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  for (uint64_t id = 1; id <= 50; ++id) {
+    std::promise<void> done;
+    node.Propose(id, std::to_string(id), [&](ApplyResult&&) { done.set_value(); });
+    done.get_future().wait();
+  }
+  // Compaction runs after a save once 10 more entries were applied: the log keeps only the tail.
+  EXPECT_GE(log.compacted_to.value(), 40u);
+  EXPECT_LT(log.log.size(), 20u);
+  node.Stop();
+  EXPECT_EQ(sm.applied_data.size(), 50u);
 }
 
 TEST(NodeTest, StopFailsQueuedWork) {

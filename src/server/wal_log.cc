@@ -27,8 +27,13 @@ Status DecodeMetadata(const std::string& s, MemberId* member, ClusterId* cluster
 
 }  // namespace
 
+Status WalLog::Compact(LogIndex index, Term term) {
+  ETCDPP_RETURN_IF_ERROR(wal_->SaveSnapshot(wal::SnapshotMarker{index, term}));
+  return wal_->ReleaseLockTo(index);
+}
+
 Result<OpenedLog> OpenWalLog(const std::string& wal_dir, MemberId member_id,
-                             ClusterId cluster_id) {
+                             ClusterId cluster_id, LogIndex applied) {
   OpenedLog out;
   if (!wal::Wal::Exists(wal_dir)) {
     ETCDPP_ASSIGN_OR_RETURN(auto w, wal::Wal::Create(wal_dir, EncodeMetadata(member_id, cluster_id)));
@@ -38,7 +43,12 @@ Result<OpenedLog> OpenWalLog(const std::string& wal_dir, MemberId member_id,
     out.created = true;
     return out;
   }
-  ETCDPP_ASSIGN_OR_RETURN(auto w, wal::Wal::Open(wal_dir, wal::SnapshotMarker{}));
+  ETCDPP_ASSIGN_OR_RETURN(auto markers, wal::Wal::ValidSnapshotMarkers(wal_dir));
+  wal::SnapshotMarker from;
+  for (const auto& m : markers) {
+    if (m.index <= applied) from = m;
+  }
+  ETCDPP_ASSIGN_OR_RETURN(auto w, wal::Wal::Open(wal_dir, from));
   ETCDPP_ASSIGN_OR_RETURN(wal::WalContents contents, w->ReadAll());
   ETCDPP_RETURN_IF_ERROR(DecodeMetadata(contents.metadata, &out.member_id, &out.cluster_id));
   out.recovered.hard_state = contents.hard_state;

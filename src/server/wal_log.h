@@ -21,6 +21,7 @@ class WalLog : public DurableLog {
   Status Save(const raft::HardState& hs, std::span<const raft::Entry> entries) override {
     return wal_->Save(hs, entries);
   }
+  Status Compact(LogIndex index, Term term) override;
   wal::Wal& wal() { return *wal_; }
 
  private:
@@ -36,7 +37,9 @@ struct OpenedLog {
 };
 
 // Opens the WAL in `wal_dir`, or creates it (recording member_id/cluster_id) if none exists.
-// An existing WAL keeps the ids it was created with.
-Result<OpenedLog> OpenWalLog(const std::string& wal_dir, MemberId member_id, ClusterId cluster_id);
+// An existing WAL keeps the ids it was created with. Replay starts at the newest compaction
+// point not beyond `applied` (the state machine's durable applied index).
+Result<OpenedLog> OpenWalLog(const std::string& wal_dir, MemberId member_id, ClusterId cluster_id,
+                             LogIndex applied);
 
 }  // namespace etcdpp::server
