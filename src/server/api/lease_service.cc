@@ -143,8 +143,8 @@ ApplyResult ApplyLeaseRequest(lease::Lessor* lessor, mvcc::WriteBatch& batch,
   switch (req.request_case()) {
     case R::kLeaseGrant: {
       int64_t ttl = 0;
-      auto r = lessor->ApplyGrant(batch, LeaseId(req.lease_grant().id()), req.lease_grant().ttl(),
-                                  &ttl);
+      auto r =
+          lessor->ApplyGrant(batch, LeaseId(req.lease_grant().id()), req.lease_grant().ttl(), &ttl);
       if (!r.ok()) return ApplyResult{r.status(), nullptr};
       if (*r != lease::LeaseErrc::kOk) return ApplyResult{ToClientError(*r), nullptr};
       LeaseGrantResponse resp;
