@@ -268,6 +268,47 @@ class LeaseGoClientTest(harness.ServerTestCase):
         self.assertEqual(r.returncode, 0)
 
 
+class LeaseExpiryStormTest(harness.ServerTestCase):
+    N = 2000
+    TTL = 5
+
+    def test_storm_is_revoked_without_stalling_writes(self):
+        from etcd3.etcdrpc import rpc_pb2 as pb
+        c = client_for(self.server)
+        ls, kv = c.leasestub, c.kvstub
+        # Pipelined grants and puts: all leases expire within about one second of each other.
+        grants = [ls.LeaseGrant.future(pb.LeaseGrantRequest(ID=i + 1, TTL=self.TTL), timeout=30)
+                  for i in range(self.N)]
+        for g in grants:
+            g.result()
+        puts = [kv.Put.future(pb.PutRequest(key=b"s/%05d" % i, value=b"x", lease=i + 1),
+                              timeout=30) for i in range(self.N)]
+        for p in puts:
+            p.result()
+        granted = time.monotonic()
+        # While the storm is revoked (1000 leases/s at most), client writes go on.
+        worst = 0.0
+        gone = None
+        deadline = granted + GIVE_UP + self.TTL
+        while time.monotonic() < deadline:
+            t = time.monotonic()
+            c.put("writer", "v")
+            worst = max(worst, time.monotonic() - t)
+            left = kv.Range(pb.RangeRequest(key=b"s/", range_end=b"s0", count_only=True),
+                            timeout=10).count
+            if left == 0:
+                gone = time.monotonic()
+                break
+            time.sleep(0.05)
+        self.assertIsNotNone(gone, "storm keys never expired")
+        print("storm: %d leases gone %.2fs after grant (TTL %ds); worst put %.3fs" %
+              (self.N, gone - granted, self.TTL, worst))
+        # N leases at 1000/s: about N/1000 s after the TTL, plus slack for the loaded machine.
+        self.assertLessEqual(gone - granted, self.TTL + self.N / 1000.0 + 2 * EXPIRY_SLACK)
+        self.assertLess(worst, 1.0, "a put took %.3fs during the expiry storm" % worst)
+        self.assertEqual(len(ls.LeaseLeases(pb.LeaseLeasesRequest(), timeout=10).leases), 0)
+
+
 class LeaseExpiryTest(harness.ServerTestCase):
     def test_keys_vanish_after_ttl_and_watchers_see_delete(self):
         c = client_for(self.server)
