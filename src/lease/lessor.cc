@@ -120,12 +120,15 @@ void Lessor::Refresh(LeaseId id, Lease& l, nanoseconds extend) {
   Enqueue(id, l, l.expiry);
 }
 
-void Lessor::ScheduleCheckpointIfNeeded(LeaseId id, const Lease& l) {
+void Lessor::ScheduleCheckpointIfNeeded(LeaseId id, Lease& l) {
   if (!options_.checkpoint_enabled || !primary_) return;
   auto interval = std::chrono::duration_cast<seconds>(options_.checkpoint_interval);
-  if (EffectiveTtl(l) > interval.count()) {
-    checkpoint_queue_.emplace(clock_->Now() + options_.checkpoint_interval, id);
-  }
+  if (EffectiveTtl(l) <= interval.count()) return;
+  // One pending checkpoint per lease (etcd pushes a new heap entry on every checkpoint applied,
+  // so a lease renewed every interval accumulates entries).
+  if (l.checkpoint_at != TimePoint::max()) checkpoint_queue_.erase({l.checkpoint_at, id});
+  l.checkpoint_at = clock_->Now() + options_.checkpoint_interval;
+  checkpoint_queue_.emplace(l.checkpoint_at, id);
 }
 
 Result<LeaseErrc> Lessor::ApplyGrant(mvcc::WriteBatch& batch, LeaseId id, int64_t ttl_seconds,
@@ -309,6 +312,7 @@ void Lessor::Demote() {
   for (auto& [id, l] : leases_) {
     l.expiry = TimePoint::max();
     l.queued_at = TimePoint::max();
+    l.checkpoint_at = TimePoint::max();
   }
   expiry_queue_.clear();
   checkpoint_queue_.clear();
@@ -341,15 +345,18 @@ std::vector<Checkpoint> Lessor::FindDueCheckpoints(size_t limit) {
     if (at > now) break;
     checkpoint_queue_.erase(checkpoint_queue_.begin());
     auto it = leases_.find(id);
-    if (it == leases_.end() || it->second.expiry <= now) continue;
-    const Lease& l = it->second;
+    if (it == leases_.end()) continue;
+    Lease& l = it->second;
+    l.checkpoint_at = TimePoint::max();
+    if (l.expiry <= now) continue;
     // Round up: a checkpoint may lengthen a lease by under a second, never shorten it.
     auto left = l.expiry - now;
     int64_t remaining = TruncSeconds(left) + ((left % seconds(1)).count() > 0 ? 1 : 0);
     if (remaining >= l.ttl_seconds) {
       // Renewed within the last second: nothing worth recording. Unlike etcd (which then stops
       // checkpointing the lease until the next promotion), look again one interval later.
-      checkpoint_queue_.emplace(now + options_.checkpoint_interval, id);
+      l.checkpoint_at = now + options_.checkpoint_interval;
+      checkpoint_queue_.emplace(l.checkpoint_at, id);
       continue;
     }
     out.push_back({id, remaining});

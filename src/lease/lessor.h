@@ -196,7 +196,8 @@ class Lessor {
     int64_t ttl_seconds = 0;
     int64_t remaining_ttl_seconds = 0;  // last checkpoint; 0 = unset
     TimePoint expiry = TimePoint::max();
-    TimePoint queued_at = TimePoint::max();  // its key in expiry_queue_ (max: not queued)
+    TimePoint queued_at = TimePoint::max();      // its key in expiry_queue_ (max: not queued)
+    TimePoint checkpoint_at = TimePoint::max();  // its key in checkpoint_queue_ (max: none)
     std::vector<std::function<void()>> on_revoked;
   };
 
@@ -210,7 +211,7 @@ class Lessor {
   void Refresh(LeaseId id, Lease& l, std::chrono::nanoseconds extend);
   void Enqueue(LeaseId id, Lease& l, TimePoint at);
   void Dequeue(LeaseId id, Lease& l);
-  void ScheduleCheckpointIfNeeded(LeaseId id, const Lease& l);
+  void ScheduleCheckpointIfNeeded(LeaseId id, Lease& l);
   std::vector<LeaseId> FindExpired(size_t limit);
   std::vector<Checkpoint> FindDueCheckpoints(size_t limit);
   Status Persist(storage::WriteTxn& txn, LeaseId id, const Lease& l);
@@ -228,7 +229,8 @@ class Lessor {
   std::unordered_map<LeaseId, Lease> leases_;
   // (expiry or retry time, lease): the primary's expiry order.
   std::set<std::pair<TimePoint, LeaseId>> expiry_queue_;
-  // (due time, lease); entries of revoked leases are skipped when due.
+  // (due time, lease): at most one entry per lease (its checkpoint_at); entries of revoked
+  // leases are skipped when due.
   std::set<std::pair<TimePoint, LeaseId>> checkpoint_queue_;
   // Callbacks of revoked leases, run by AfterCommit() (apply thread only: no lock needed, but
   // kept under mu_ for Stop()).

@@ -319,6 +319,14 @@ TEST_F(CheckpointFixture, RenewClearsCheckpointThroughTheLog) {
   // A second renewal writes nothing to the log.
   lessor_->Renew(LeaseId(1), nullptr);
   EXPECT_TRUE(checkpoints_.empty());
+  // Applying the clear did not add a second pending checkpoint: one per interval.
+  clock_.Advance(seconds(10));
+  lessor_->Tick();
+  EXPECT_EQ(checkpoints_.size(), 1u);
+  clock_.Advance(seconds(1));
+  lessor_->Tick();
+  EXPECT_EQ(checkpoints_.size(), 1u);
+  checkpoints_.clear();
   Reopen();
   lessor_->Promote(seconds(0));
   EXPECT_EQ(Remaining(1), 100);
