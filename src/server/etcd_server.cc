@@ -58,6 +58,13 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
     return InvalidArgument("couldn't find local name \"" + config.name +
                            "\" in the initial cluster configuration");
   }
+  // Until the peer transport exists, a member of a multi-member cluster would serve alone and
+  // diverge from its peers (split brain). Refuse to start instead.
+  if (members.size() > 1) {
+    return FailedPrecondition("--initial-cluster lists " + std::to_string(members.size()) +
+                              " members, but this etcdpp serves single-member clusters only "
+                              "(clustering is not implemented yet)");
+  }
   std::vector<MemberId> ids;
   for (const Member& m : members) ids.push_back(m.id);
 
