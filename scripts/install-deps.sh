@@ -6,7 +6,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git curl openssl ccache
   libssl-dev libnghttp2-dev libprotobuf-dev protobuf-compiler liblmdb-dev libhttp-parser-dev
   libcli11-dev libyaml-cpp-dev libspdlog-dev libxxhash-dev zlib1g-dev libcrypt-dev libjwt-dev
-  prometheus-cpp-dev libgtest-dev librapidcheck-dev libbenchmark-dev
+  prometheus-cpp-dev libgtest-dev librapidcheck-dev libbenchmark-dev libjemalloc-dev
   etcd-server etcd-client golang-etcd-server-dev golang-go python3 python3-etcd3
   nodejs gnuplot-nox
 )
