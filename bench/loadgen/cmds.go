@@ -275,48 +275,151 @@ func runLoad(o *options, _ []string) (*result, error) {
 	return res, err
 }
 
+// leaseTTL outlives any run (bounded by --timeout); leases are revoked at the end either way,
+// so none expires mid-run and adds expiry work to what is measured.
+const leaseTTL = 3600
+
+// maxRevokeTime bounds the revoke phase after a run: with 100,000 leases a slow or dead server
+// must not hold the benchmark hostage; leftovers expire with the server's data directory.
+const maxRevokeTime = 60 * time.Second
+
+// runLeaseKeepalive times keep-alive round trips on raw LeaseKeepAlive streams, one per client.
+// Without --leases each client grants and refreshes one lease; with --leases N, N leases are
+// granted before timing starts (concurrently, over the clients' connections) and client j keeps
+// alive leases j, j+clients, ... round-robin, so the server renews from a table of N leases.
 func runLeaseKeepalive(o *options, _ []string) (*result, error) {
-	var mu sync.Mutex
-	var leases []clientv3.LeaseID
-	var leaseCli *clientv3.Client
-	res, err := runClosed(o, o.total, func(j int, c *clientv3.Client) (requestFn, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
-		defer cancel()
-		// TTL long enough to outlive the run; revoked afterwards either way.
-		g, err := c.Grant(ctx, 300)
-		if err != nil {
+	var ids []clientv3.LeaseID
+	if o.leases > 0 {
+		var err error
+		if ids, err = grantLeases(o); err != nil {
+			revokeLeases(o, ids)
 			return nil, err
 		}
-		mu.Lock()
-		leases = append(leases, g.ID)
-		leaseCli = c
-		mu.Unlock()
+	}
+	var mu sync.Mutex
+	res, err := runClosed(o, o.total, func(j int, c *clientv3.Client) (requestFn, error) {
+		var mine []clientv3.LeaseID
+		if o.leases > 0 {
+			for n := j; n < len(ids); n += o.clients {
+				mine = append(mine, ids[n])
+			}
+			if len(mine) == 0 {
+				// More clients than leases: share round-robin so no stream idles.
+				mine = append(mine, ids[j%len(ids)])
+			}
+		} else {
+			ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
+			defer cancel()
+			g, err := c.Grant(ctx, leaseTTL)
+			if err != nil {
+				return nil, err
+			}
+			mine = append(mine, g.ID)
+			mu.Lock()
+			ids = append(ids, g.ID)
+			mu.Unlock()
+		}
 		// The raw stream, as etcd's tool does: clientv3's KeepAlive helper paces itself.
 		stream, err := pb.NewLeaseClient(c.ActiveConnection()).LeaseKeepAlive(
 			context.Background())
 		if err != nil {
 			return nil, err
 		}
+		next := 0
 		return func(_ context.Context, i int) error {
-			if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: int64(g.ID)}); err != nil {
+			id := mine[next%len(mine)]
+			next++
+			if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: int64(id)}); err != nil {
 				return err
 			}
-			_, err := stream.Recv()
+			r, err := stream.Recv()
+			if err == nil && r.TTL <= 0 {
+				err = fmt.Errorf("lease %x not found on keep-alive", int64(id))
+			}
 			return err
 		}, nil
 	})
-	if leaseCli != nil {
-		c, err := newClient(o, o.dialTimeout)
-		if err == nil {
-			for _, id := range leases {
-				ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
-				c.Revoke(ctx, id)
-				cancel()
-			}
-			c.Close()
-		}
+	if res != nil && o.leases > 0 {
+		res.setExtra("leases", float64(len(ids)))
 	}
+	revokeLeases(o, ids)
 	return res, err
+}
+
+// grantLeases grants o.leases leases with o.clients concurrent granters over o.conns
+// connections and returns their ids (those granted so far on error, for revoking).
+func grantLeases(o *options) ([]clientv3.LeaseID, error) {
+	clis, err := newClients(o, o.conns)
+	if err != nil {
+		return nil, err
+	}
+	defer closeClients(clis)
+	ids := make([]clientv3.LeaseID, o.leases)
+	var next int64 = -1
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for j := 0; j < o.clients; j++ {
+		wg.Add(1)
+		go func(c *clientv3.Client) {
+			defer wg.Done()
+			for firstErr.Load() == nil {
+				n := int(atomic.AddInt64(&next, 1))
+				if n >= o.leases {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), o.reqTimeout)
+				g, err := c.Grant(ctx, leaseTTL)
+				cancel()
+				if err != nil {
+					firstErr.Store(err)
+					return
+				}
+				ids[n] = g.ID
+			}
+		}(clis[j%len(clis)])
+	}
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		var got []clientv3.LeaseID
+		for _, id := range ids {
+			if id != 0 {
+				got = append(got, id)
+			}
+		}
+		return got, fmt.Errorf("granting %d leases: %v", o.leases, e.(error))
+	}
+	return ids, nil
+}
+
+// revokeLeases revokes ids concurrently (o.clients at a time over o.conns connections), giving
+// up after maxRevokeTime; failures are ignored: the server is discarded after a benchmark.
+func revokeLeases(o *options, ids []clientv3.LeaseID) {
+	if len(ids) == 0 {
+		return
+	}
+	clis, err := newClients(o, o.conns)
+	if err != nil {
+		return
+	}
+	defer closeClients(clis)
+	ctx, cancel := context.WithTimeout(context.Background(), maxRevokeTime)
+	defer cancel()
+	var next int64 = -1
+	var wg sync.WaitGroup
+	for j := 0; j < o.clients && j < len(ids); j++ {
+		wg.Add(1)
+		go func(c *clientv3.Client) {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n := int(atomic.AddInt64(&next, 1))
+				if n >= len(ids) {
+					return
+				}
+				c.Revoke(ctx, ids[n])
+			}
+		}(clis[j%len(clis)])
+	}
+	wg.Wait()
 }
 
 // runDefrag compacts to the head revision, then times Defragment while one client keeps

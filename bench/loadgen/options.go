@@ -37,6 +37,8 @@ type options struct {
 	putTotal          int
 	putRate           int
 
+	leases int
+
 	pids    []int
 	members int
 	label   string
@@ -70,6 +72,9 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.IntVar(&o.putTotal, "put-total", 100, "puts observed by the watchers (watch-latency)")
 	fs.IntVar(&o.putRate, "put-rate", 100, "puts per second (watch-latency)")
 
+	fs.IntVar(&o.leases, "leases", 0,
+		"lease-keepalive: grant this many leases up front, spread over the clients (0: one each)")
+
 	fs.Var((*pidList)(&o.pids), "pid",
 		"server pid(s), comma-separated: report their CPU time per op and peak memory (summed)")
 	fs.IntVar(&o.members, "members", 1, "wait-healthy: require a cluster of this many members")
@@ -101,7 +106,7 @@ func parseFlags(o *options, argv []string) ([]string, error) {
 		return nil, fmt.Errorf("--consistency must be l or s")
 	}
 	if o.keySpaceSize < 1 || o.txnOps < 1 || o.streams < 1 || o.watchersPerStream < 1 ||
-		o.putTotal < 1 || o.putRate < 1 {
+		o.putTotal < 1 || o.putRate < 1 || o.leases < 0 {
 		return nil, fmt.Errorf("sizes and counts must be positive")
 	}
 	return pos, nil
