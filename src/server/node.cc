@@ -183,7 +183,10 @@ void Node::LogThreadMain() {
     }
     hard_state_ = hs;
     committed_.store(last_index_, std::memory_order_release);
-    MaybeCompactLog(options_.snapshot_count);
+    for (const raft::Entry& e : entries) bytes_since_compaction_ += e.data.size();
+    MaybeCompactLog(bytes_since_compaction_ >= options_.compact_after_bytes
+                        ? 1
+                        : options_.snapshot_count);
     {
       std::lock_guard lock(mu_);
       to_apply_.push_back(std::move(entries));
@@ -206,6 +209,7 @@ void Node::MaybeCompactLog(uint64_t min_entries) {
     return;
   }
   compacted_index_ = pos->index.value();
+  bytes_since_compaction_ = 0;
   spdlog::info("compacted the log up to index {} (term {})", pos->index.value(),
                pos->term.value());
 }

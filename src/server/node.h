@@ -95,6 +95,10 @@ class Node {
     // Applied entries after which the log is compacted up to the applied index (etcd's
     // --snapshot-count, default 100000): bounds the log's disk use and the replay at start-up.
     uint64_t snapshot_count = 100000;
+    // Log bytes after which the log is compacted even before snapshot_count entries: big
+    // entries (txns of many puts) would otherwise make restart after a crash read hundreds of
+    // megabytes. One WAL segment.
+    uint64_t compact_after_bytes = 64ull << 20;
   };
 
   // Recovered state of the log: the hard state and every entry after the state machine's applied
@@ -179,6 +183,7 @@ class Node {
   // Owned by the log thread.
   uint64_t last_index_ = 0;
   uint64_t compacted_index_ = 0;
+  uint64_t bytes_since_compaction_ = 0;
   raft::HardState hard_state_;
 
   std::thread log_thread_;

@@ -162,6 +162,26 @@ TEST(NodeTest, CompactsTheLogEverySnapshotCountEntries) {
   EXPECT_EQ(sm.applied_data.size(), 50u);
 }
 
+TEST(NodeTest, CompactsTheLogAfterManyBytes) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node::Options options{MemberId(1), ClusterId(2)};
+  options.compact_after_bytes = 100;
+  Node node(options, &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  for (uint64_t id = 1; id <= 5; ++id) {
+    std::promise<void> done;
+    // Payloads of ~60 bytes that still parse as the request id.
+    node.Propose(id, std::to_string(id) + std::string(60, ' '), [&](ApplyResult&&) {
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  // Far fewer than snapshot_count entries, but more than 100 bytes: compacted on the way.
+  EXPECT_GE(log.compacted_to.value(), 2u);
+  node.Stop();
+}
+
 TEST(NodeTest, StopFailsQueuedWork) {
   MemoryLog log;
   ListStateMachine sm;
