@@ -1,7 +1,8 @@
 # Random KV request sequences (puts, range deletes, ranges with every option, nested txns,
 # compactions) sent to real etcd 3.4 and to etcdpp; every response and error must be identical
-# (server ids and raft term aside). A development tool for the KV semantics, not a CTest test:
-# it needs both servers running. Driven by run.sh; prints the first difference and exits 1.
+# (server ids and raft term aside). Requests go through python3-etcd3's generated stubs on
+# grpc C-core. Run by test_random_rpc_diff.py; by hand: random_rpc_diff.py SEED N PORT1 PORT2
+# against two running servers. Prints the first difference and exits 1.
 import random, sys, grpc, etcd3
 import etcd3.etcdrpc as r
 from google.protobuf import text_format
