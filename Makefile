@@ -35,9 +35,12 @@ run: build
 
 # Unit, property, simulator, end-to-end and differential tests, all on the ASan/UBSan build: the
 # e2e tests drive the sanitized server binary with real clients, so one build serves everything.
+# Then a short libFuzzer run of each fuzz target (clang build in build/fuzz); a crash fails it.
+FUZZ_SMOKE_SECONDS ?= 20
 test: build-test
 	cd $(BUILD_TEST) && ETCDPP_BIN=$(CURDIR)/$(BUILD_TEST)/src/cmd/etcdpp \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 bench: build
 	bench/run.sh $(if $(QUICK),--quick)

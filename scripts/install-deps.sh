@@ -8,9 +8,8 @@ pkgs=(
   libcli11-dev libyaml-cpp-dev libspdlog-dev libxxhash-dev zlib1g-dev libcrypt-dev libjwt-dev
   prometheus-cpp-dev libgtest-dev librapidcheck-dev libbenchmark-dev libjemalloc-dev
   etcd-server etcd-client golang-etcd-server-dev golang-go python3 python3-etcd3
-  nodejs gnuplot-nox
+  nodejs gnuplot-nox clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )
-if [ "${1:-}" = "--fuzz" ]; then pkgs+=(clang-14 libfuzzer-14-dev libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
