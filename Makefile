@@ -35,12 +35,13 @@ run: build
 
 # Unit, property, simulator, end-to-end and differential tests, all on the ASan/UBSan build: the
 # e2e tests drive the sanitized server binary with real clients, so one build serves everything.
-# Then a short libFuzzer run of each fuzz target (clang build in build/fuzz); a crash fails it.
+# First a short libFuzzer run of each fuzz target (clang build in build/fuzz; a crash fails
+# it), so that ctest's summary is the last thing CI prints.
 FUZZ_SMOKE_SECONDS ?= 20
 test: build-test
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 	cd $(BUILD_TEST) && ETCDPP_BIN=$(CURDIR)/$(BUILD_TEST)/src/cmd/etcdpp \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600
-	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 bench: build
 	bench/run.sh $(if $(QUICK),--quick)
