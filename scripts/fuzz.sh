@@ -9,7 +9,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build/fuzz"
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-    -DETCDPP_FUZZ=ON -DETCDPP_SANITIZE=ON -DETCDPP_WERROR=OFF >/dev/null
+    -DETCDPP_FUZZ=ON -DETCDPP_SANITIZE=ON -DETCDPP_WERROR=OFF \
+    $(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) >/dev/null
 fi
 targets=(fuzz_http1 fuzz_h2_grpc)
 cmake --build "$build" --target "${targets[@]}" make_h2_seeds -j2
