@@ -62,6 +62,13 @@ class ListStateMachine : public StateMachine {
   std::vector<std::string> applied_data;
 };
 
+// Proposes `data` as request `id` and waits until it is applied.
+void ProposeAndWait(Node& node, uint64_t id, std::string data) {
+  std::promise<void> done;
+  node.Propose(id, std::move(data), [&](ApplyResult&&) { done.set_value(); });
+  done.get_future().wait();
+}
+
 TEST(NodeTest, ConcurrentProposalsAreAllAppliedAndShareSaves) {
   MemoryLog log;
   ListStateMachine sm;
@@ -101,9 +108,7 @@ TEST(NodeTest, ReadIndexWaitsForApply) {
   ListStateMachine sm;
   Node node({MemberId(1), ClusterId(2)}, &log, &sm);
   ASSERT_TRUE(node.Start({}).ok());
-  std::promise<void> applied;
-  node.Propose(7, "7", [&](ApplyResult&&) { applied.set_value(); });
-  applied.get_future().wait();
+  ProposeAndWait(node, 7, "7");
   std::promise<Status> read;
   node.ReadIndex([&](Status s) { read.set_value(s); });
   EXPECT_TRUE(read.get_future().get().ok());
@@ -150,11 +155,7 @@ TEST(NodeTest, CompactsTheLogEverySnapshotCountEntries) {
   options.snapshot_count = 10;
   Node node(options, &log, &sm);
   ASSERT_TRUE(node.Start({}).ok());
-  for (uint64_t id = 1; id <= 50; ++id) {
-    std::promise<void> done;
-    node.Propose(id, std::to_string(id), [&](ApplyResult&&) { done.set_value(); });
-    done.get_future().wait();
-  }
+  for (uint64_t id = 1; id <= 50; ++id) ProposeAndWait(node, id, std::to_string(id));
   // Compaction runs after a save once 10 more entries were applied: the log keeps only the tail.
   EXPECT_GE(log.compacted_to.value(), 40u);
   EXPECT_LT(log.log.size(), 20u);
@@ -169,13 +170,9 @@ TEST(NodeTest, CompactsTheLogAfterManyBytes) {
   options.compact_after_bytes = 100;
   Node node(options, &log, &sm);
   ASSERT_TRUE(node.Start({}).ok());
+  // Payloads of ~60 bytes that still parse as the request id.
   for (uint64_t id = 1; id <= 5; ++id) {
-    std::promise<void> done;
-    // Payloads of ~60 bytes that still parse as the request id.
-    node.Propose(id, std::to_string(id) + std::string(60, ' '), [&](ApplyResult&&) {
-      done.set_value();
-    });
-    done.get_future().wait();
+    ProposeAndWait(node, id, std::to_string(id) + std::string(60, ' '));
   }
   // Far fewer than snapshot_count entries, but more than 100 bytes: compacted on the way.
   EXPECT_GE(log.compacted_to.value(), 2u);
