@@ -32,7 +32,7 @@ REQUEST_CASES = [
     ("range-l-1000", "range l", "range 1 key, linearizable, 100 conns / 1000 clients"),
     ("range-s-1000", "range s", "range 1 key, serializable, 100 conns / 1000 clients"),
     ("txn-put-1000", "txn-put", "txn with 1 put, 100 conns / 1000 clients"),
-    ("watch-10k", "watch", "put-to-event latency, 10k watchers (100 streams x 100)"),
+    ("watch-10k", "watch", "put-to-event latency, 10k watchers (1000 streams x 10, 100 conns)"),
     ("lease-keepalive-1000", "lease ka", "lease keep-alive round trips, 1000 clients"),
     ("put-1000-3m", "put 3 members", "put, 3 members, 100 conns / 1000 clients over all "
      "members' endpoints (CPU summed over members)"),
