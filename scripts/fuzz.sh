@@ -27,7 +27,7 @@ for t in "${targets[@]}"; do
   # Sanitizer reports and crashes fail the run; -max_len keeps inputs near real requests.
   if ! ASAN_OPTIONS=detect_leaks=1 "$build/fuzz/$t" -max_total_time="$secs" -max_len=16384 \
       -artifact_prefix="$build/artifacts/$t-" -print_final_stats=1 \
-      "$build/corpus/$t" 2>"$build/$t.log"; then
+      "$build/corpus/$t" >"$build/$t.log" 2>&1; then
     echo "!! $t failed; see $build/$t.log and $build/artifacts/"
     tail -40 "$build/$t.log"
     status=1
