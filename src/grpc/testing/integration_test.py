@@ -342,8 +342,14 @@ class TlsTest(Base):
         r = self.curl("https://127.0.0.1:%d/health" % self.port, cert="expired")
         self.assertNotEqual(r.returncode, 0)
         self.assertNotIn("HTTP/", r.stdout)
-        with open(self.server.log.name) as f:
-            log = f.read()
+        # The client sees the alert before the server has written its log line: poll (bounded).
+        deadline = time.monotonic() + 10
+        while True:
+            with open(self.server.log.name) as f:
+                log = f.read()
+            if "certificate has expired" in log or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertIn("certificate has expired", log)
         self.assertIn("peer=127.0.0.1:", log)
 
