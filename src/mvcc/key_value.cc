@@ -1,5 +1,7 @@
 #include "mvcc/key_value.h"
 
+#include "base/varint.h"
+
 namespace etcdpp::mvcc {
 namespace {
 
@@ -8,17 +10,6 @@ constexpr uint8_t kVarint = 0;
 constexpr uint8_t kFixed64 = 1;
 constexpr uint8_t kLengthDelimited = 2;
 constexpr uint8_t kFixed32 = 5;
-
-// A varint is at most 10 bytes (64 bits, 7 per byte).
-constexpr int kMaxVarintBytes = 10;
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 
 void PutTag(int field, uint8_t wire_type, std::string* out) {
   PutVarint((static_cast<uint64_t>(field) << 3) | wire_type, out);
@@ -36,21 +27,6 @@ void PutBytesField(int field, std::string_view v, std::string* out) {
   PutTag(field, kLengthDelimited, out);
   PutVarint(v.size(), out);
   out->append(v);
-}
-
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  uint64_t result = 0;
-  for (int i = 0; i < kMaxVarintBytes; ++i) {
-    if (in->empty()) return false;
-    uint8_t b = static_cast<uint8_t>((*in)[0]);
-    in->remove_prefix(1);
-    result |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
-    if ((b & 0x80) == 0) {
-      *v = result;
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace

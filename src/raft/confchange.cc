@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "base/varint.h"
 
 namespace etcdpp::raft {
 
@@ -208,26 +209,6 @@ bool ConfChangeEntersJoint(const ConfChangeV2& cc, bool* auto_leave) {
 
 namespace {
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (in->empty()) return false;
-    const uint8_t b = static_cast<uint8_t>(in->front());
-    in->remove_prefix(1);
-    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
-
 constexpr uint8_t kConfChangeV2Version = 1;
 // Bounds a decoded change list so a corrupt entry cannot make us allocate without limit.
 constexpr uint64_t kMaxChangesPerConfChange = 1024;
@@ -238,12 +219,12 @@ std::string EncodeConfChangeV2(const ConfChangeV2& cc) {
   std::string out;
   out.push_back(static_cast<char>(kConfChangeV2Version));
   out.push_back(static_cast<char>(cc.transition));
-  PutVarint(&out, cc.changes.size());
+  PutVarint(cc.changes.size(), &out);
   for (const auto& c : cc.changes) {
     out.push_back(static_cast<char>(c.type));
-    PutVarint(&out, c.node_id.value());
+    PutVarint(c.node_id.value(), &out);
   }
-  PutVarint(&out, cc.context.size());
+  PutVarint(cc.context.size(), &out);
   out += cc.context;
   return out;
 }

@@ -1,5 +1,7 @@
 #include "watch/response_encoder.h"
 
+#include "base/varint.h"
+
 namespace etcdpp::watch {
 namespace {
 
@@ -15,23 +17,6 @@ constexpr uint32_t kEventType = 1;
 constexpr uint32_t kEventKv = 2;
 constexpr uint32_t kEventPrevKv = 3;
 constexpr uint64_t kEventTypeDelete = 1;  // mvccpb.Event.DELETE; PUT is 0 and omitted
-
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 
 void PutTag(uint32_t field, uint32_t wire, std::string* out) { PutVarint((field << 3) | wire, out); }
 

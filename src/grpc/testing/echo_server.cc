@@ -27,9 +27,11 @@
 #include <string>
 #include <thread>
 
+#include "base/varint.h"
 #include "grpc/server.h"
 
 using etcdpp::Code;
+using etcdpp::PutVarint;
 using etcdpp::Status;
 using namespace etcdpp::grpc;
 
@@ -45,14 +47,6 @@ std::vector<std::string> Split(const std::string& s, char sep) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
-}
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
 }
 
 void PutBytesField(int field, const std::string& bytes, std::string* out) {
