@@ -3,16 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "base/check.h"
+#include "server/api/errors.h"
 
 namespace etcdpp::server {
-namespace {
-
-// etcd's messages for these conditions (etcdserver/errors.go).
-const char kErrStopped[] = "etcdserver: server stopped";
-const char kErrTooManyRequests[] = "etcdserver: too many requests";
-
-}  // namespace
-
 Node::Node(Options options, DurableLog* log, StateMachine* sm)
     : options_(options), log_(log), sm_(sm) {}
 
@@ -69,7 +62,7 @@ void Node::Stop() {
   apply_cv_.notify_all();
   if (log_thread_.joinable()) log_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
-  FailAllPending(Status(Code::kUnavailable, kErrStopped));
+  FailAllPending(api::Err(api::EtcdError::kStopped));
   // A clean stop leaves nothing to replay: the next start is serving at once.
   if (started_) {
     MaybeCompactLog(/*min_entries=*/1);
@@ -105,11 +98,11 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
-      refuse = Status(Code::kUnavailable, kErrStopped);
+      refuse = api::Err(api::EtcdError::kStopped);
     } else if (!write_path_error_.ok()) {
       refuse = write_path_error_;
     } else if (waits_.size() >= options_.max_pending_proposals) {
-      refuse = Status(Code::kResourceExhausted, kErrTooManyRequests);
+      refuse = api::Err(api::EtcdError::kTooManyRequests);
     } else {
       CHECK(waits_.emplace(request_id, std::move(done)).second)
           << "duplicate request id " << request_id;
@@ -139,7 +132,7 @@ void Node::ReadIndex(ReadCallback done) {
       return;
     }
   }
-  done(stopped ? Status(Code::kUnavailable, kErrStopped) : Status::Ok());
+  done(stopped ? api::Err(api::EtcdError::kStopped) : Status::Ok());
 }
 
 void Node::LogThreadMain() {

@@ -22,9 +22,6 @@ using etcdserverpb::RangeResponse;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
 
-template <typename Resp>
-using SharedResponder = std::shared_ptr<grpc::TypedResponder<Resp>>;
-
 // Runs `read` on a fresh snapshot, now (serializable) or after the read barrier (linearizable),
 // and answers with its result.
 template <typename Resp, typename ReadFn>
