@@ -38,14 +38,9 @@
 #include "base/result.h"
 #include "base/status.h"
 #include "raft/types.h"
+#include "server/consensus.h"
 
 namespace etcdpp::server {
-
-// What applying one proposal produced: an error, or a typed response message.
-struct ApplyResult {
-  Status status;
-  std::unique_ptr<google::protobuf::Message> response;
-};
 
 // The state machine the node drives. Implemented over mvcc + the KV applier.
 // Thread: all methods are called on the apply thread only, except applied_index() at start-up.
@@ -81,7 +76,7 @@ class DurableLog {
   virtual Status Compact(LogIndex index, Term term) = 0;
 };
 
-class Node {
+class Node : public Consensus {
  public:
   using ProposeCallback = std::function<void(ApplyResult&&)>;
   using ReadCallback = std::function<void(Status)>;

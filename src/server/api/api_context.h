@@ -1,8 +1,9 @@
 // ApiContext: what the client-facing services (KV, Maintenance, Cluster, HTTP endpoints) share:
-// the node, the store, the configuration and this member's identity. Built by EtcdServer before
+// the consensus (node), the store, the configuration and this member's identity. Built by EtcdServer before
 // the transport starts; read-only afterwards, so any loop thread may use it.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,17 +11,20 @@
 #include "mvcc/store.h"
 #include "server/config.h"
 #include "server/membership.h"
-#include "server/node.h"
+#include "server/consensus.h"
 
 namespace etcdpp::server {
 
 struct ApiContext {
-  Node* node = nullptr;
+  Consensus* node = nullptr;
   mvcc::Store* store = nullptr;
   storage::Env* env = nullptr;
   const Config* config = nullptr;
   Member self;
   std::vector<Member> members;
+  // Set in a multi-member cluster: the current member list, with the client URLs learnt from
+  // the peers since start-up. Unset for a single member, whose list is `members`.
+  std::function<std::vector<Member>()> member_list;
 
   // Sets cluster_id, member_id and raft_term as etcd does, and the given revision.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {

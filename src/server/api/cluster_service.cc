@@ -14,7 +14,8 @@ void RegisterClusterService(grpc::Registry* registry, const ApiContext* ctx) {
         MemberListResponse resp;
         // etcd leaves the revision out of MemberList headers.
         ctx->FillHeader(resp.mutable_header(), 0);
-        for (const Member& m : ctx->members) {
+        const std::vector<Member> members = ctx->member_list ? ctx->member_list() : ctx->members;
+        for (const Member& m : members) {
           auto* pm = resp.add_members();
           pm->set_id(m.id.value());
           pm->set_name(m.name);
