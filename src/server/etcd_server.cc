@@ -58,13 +58,6 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
     return InvalidArgument("couldn't find local name \"" + config.name +
                            "\" in the initial cluster configuration");
   }
-  // Until the peer transport exists, a member of a multi-member cluster would serve alone and
-  // diverge from its peers (split brain). Refuse to start instead.
-  if (members.size() > 1) {
-    return FailedPrecondition("--initial-cluster lists " + std::to_string(members.size()) +
-                              " members, but this etcdpp serves single-member clusters only "
-                              "(clustering is not implemented yet)");
-  }
   std::vector<MemberId> ids;
   for (const Member& m : members) ids.push_back(m.id);
 
@@ -83,6 +76,27 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   Member me = *self;
   me.id = s->log_.member_id;
 
+  // Multi-member cluster: a data dir that has a member file is one (its member list wins over
+  // the flags on restart, as etcd ignores --initial-cluster then); a new data dir is one iff
+  // --initial-cluster lists several members.
+  const std::string members_path = member_dir + "/members";
+  std::vector<Member> cluster_members;
+  if (!s->log_.created) {
+    auto loaded = LoadClusterMembers(members_path);
+    if (loaded.ok()) {
+      cluster_members = std::move(loaded).value();
+    } else if (loaded.status().code() != Code::kNotFound) {
+      return loaded.status();
+    }
+  } else if (members.size() > 1) {
+    if (config.initial_cluster_state == ClusterState::kExisting) {
+      return FailedPrecondition("joining an existing cluster (--initial-cluster-state=existing) "
+                                "is not implemented: etcdpp bootstraps static clusters only");
+    }
+    cluster_members = members;
+    ETCDPP_RETURN_IF_ERROR(SaveClusterMembers(members_path, cluster_members));
+  }
+
   // Lease (Lease service owner): opened before the node replays its log, since replayed grants
   // and puts with leases consult it. etcd's minimum TTL: ceil(((3 * election ticks) / 2) *
   // heartbeat) in seconds (2 s with the defaults).
@@ -99,13 +113,16 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   s->sm_ = std::make_unique<KvStateMachine>(s->store_.get(), s->applier_);
   s->sm_->SetLessor(s->lessor_.get());
 
-  Node::Options node_options;
-  node_options.member_id = s->log_.member_id;
-  node_options.cluster_id = s->log_.cluster_id;
-  node_options.snapshot_count = std::max<uint64_t>(config.snapshot_count, 1);
-  s->node_ = std::make_unique<Node>(node_options, s->log_.log.get(), s->sm_.get());
-
-  s->ctx_.node = s->node_.get();
+  if (cluster_members.empty()) {
+    Node::Options node_options;
+    node_options.member_id = s->log_.member_id;
+    node_options.cluster_id = s->log_.cluster_id;
+    node_options.snapshot_count = std::max<uint64_t>(config.snapshot_count, 1);
+    s->node_ = std::make_unique<Node>(node_options, s->log_.log.get(), s->sm_.get());
+    s->ctx_.node = s->node_.get();
+  } else {
+    ETCDPP_RETURN_IF_ERROR(s->CreateCluster(std::move(cluster_members), me, wal_dir));
+  }
   s->ctx_.store = s->store_.get();
   s->ctx_.env = s->env_.get();
   s->ctx_.config = &s->config_;
@@ -142,20 +159,29 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
 EtcdServer::~EtcdServer() { Stop(); }
 
 Status EtcdServer::Start() {
-  ETCDPP_RETURN_IF_ERROR(node_->Start(std::move(log_.recovered)));
-  // This single member is the leader from now on: leases start to expire (after the election
-  // timeout on top of their remaining TTL, as etcd extends them on promotion).
-  lessor_->Promote(std::chrono::milliseconds(config_.election_timeout_ms));
+  if (node_ != nullptr) {
+    ETCDPP_RETURN_IF_ERROR(node_->Start(std::move(log_.recovered)));
+    // This single member is the leader from now on: leases start to expire (after the election
+    // timeout on top of their remaining TTL, as etcd extends them on promotion).
+    lessor_->Promote(std::chrono::milliseconds(config_.election_timeout_ms));
+  } else {
+    // In a cluster the lessor is promoted when this member becomes leader (CreateCluster).
+    ETCDPP_RETURN_IF_ERROR(cluster_node_->Start(std::move(cluster_start_)));
+    transport_->Start();
+    for (const auto& a : transport_->bound_addresses()) {
+      spdlog::info("serving peer traffic on {}", a);
+    }
+  }
   lessor_->Start();
   spdlog::info("etcdpp {} (etcd API {}) member {:x} of cluster {:x} started; term {}, applied "
                "index {}, revision {}",
-               kEtcdppVersion, kEtcdServerVersion, node_->member_id().value(),
-               node_->cluster_id().value(), node_->term().value(), node_->applied_index().value(),
-               store_->current_rev());
+               kEtcdppVersion, kEtcdServerVersion, ctx_.node->member_id().value(),
+               ctx_.node->cluster_id().value(), ctx_.node->term().value(),
+               ctx_.node->applied_index().value(), store_->current_rev());
   Status s = grpc_->Start();
   if (!s.ok()) {
     lessor_->Stop();
-    node_->Stop();
+    StopConsensus();
     return s;
   }
   started_ = true;
@@ -170,8 +196,99 @@ void EtcdServer::Stop() {
   started_ = false;
   grpc_->Stop(std::chrono::seconds(2));
   lessor_->Stop();
-  node_->Stop();
-  spdlog::info("stopped member {:x}", node_->member_id().value());
+  StopConsensus();
+  spdlog::info("stopped member {:x}", ctx_.node->member_id().value());
+}
+
+void EtcdServer::StopConsensus() {
+  if (node_ != nullptr) node_->Stop();
+  // The transport first: its readers call into the cluster node.
+  if (transport_ != nullptr) transport_->Stop();
+  if (cluster_node_ != nullptr) cluster_node_->Stop();
+}
+
+Status EtcdServer::CreateCluster(std::vector<Member> members, const Member& me,
+                                 const std::string& wal_dir) {
+  auto self = std::find_if(members.begin(), members.end(),
+                           [&](const Member& m) { return m.id == me.id; });
+  if (self == members.end()) {
+    return FailedPrecondition("member " + fmt::format("{:x}", me.id.value()) +
+                              " is not in the cluster's member list");
+  }
+  self->client_urls = me.client_urls;
+  directory_ = std::make_shared<MemberDirectory>();
+  directory_->members = members;
+  ctx_.member_list = [dir = directory_] {
+    std::lock_guard lock(dir->mu);
+    return dir->members;
+  };
+
+  peer::TransportOptions t;
+  t.self = me.id;
+  t.cluster_id = log_.cluster_id;
+  for (const auto& u : config_.listen_peer_urls) t.listen_urls.push_back(u.ToString());
+  for (const Member& m : members) {
+    if (m.id != me.id) t.peers[m.id] = m.peer_urls;
+  }
+  t.client_urls = me.client_urls;
+  t.tls.cert_file = config_.peer_tls.cert_file;
+  t.tls.key_file = config_.peer_tls.key_file;
+  t.tls.trusted_ca_file = config_.peer_tls.trusted_ca_file;
+  t.tls.client_cert_auth = config_.peer_tls.client_cert_auth;
+  t.tls.allowed_cn = config_.peer_tls.allowed_cn;
+  t.tls.cipher_suites = config_.cipher_suites;
+  peer::Transport::Handlers h;
+  h.on_message = [this](raft::Message&& m) { cluster_node_->Step(std::move(m)); };
+  h.on_unreachable = [this](MemberId id) { cluster_node_->ReportUnreachable(id); };
+  h.on_hello = [dir = directory_](MemberId id, const std::vector<std::string>& urls) {
+    std::lock_guard lock(dir->mu);
+    for (Member& m : dir->members) {
+      if (m.id == id) m.client_urls = urls;
+    }
+  };
+  ETCDPP_ASSIGN_OR_RETURN(transport_, peer::Transport::Create(std::move(t), std::move(h)));
+
+  ClusterNode::Options o;
+  o.member_id = me.id;
+  o.cluster_id = log_.cluster_id;
+  o.heartbeat = std::chrono::milliseconds(config_.heartbeat_interval_ms);
+  o.election_ticks = static_cast<int>(std::max<uint64_t>(config_.ElectionTicks(), 2));
+  o.snapshot_count = std::max<uint64_t>(config_.snapshot_count, 1);
+  o.request_timeout = std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms);
+  o.on_leadership = [this](bool leader) {
+    // Only the leader expires leases (etcd's primary lessor); a new leader extends every lease
+    // by an election timeout so that clients can find it and renew.
+    if (leader) {
+      lessor_->Promote(std::chrono::milliseconds(config_.election_timeout_ms));
+    } else {
+      lessor_->Demote();
+    }
+  };
+  cluster_node_ = std::make_unique<ClusterNode>(
+      std::move(o), log_.log.get(), sm_.get(),
+      [this](raft::Message m) { transport_->Send(std::move(m)); });
+  ctx_.node = cluster_node_.get();
+
+  cluster_start_.members.clear();
+  for (const Member& m : members) cluster_start_.members.emplace_back(m.id, m.name);
+  // A WAL without entries is a member whose bootstrap did not finish (or never started).
+  cluster_start_.bootstrap = log_.created || (log_.recovered.entries.empty() &&
+                                              log_.recovered.last_index.value() == 0);
+  if (!log_.created) {
+    // The replay starts at the newest snapshot marker not beyond the applied index, as
+    // OpenWalLog chose it; raft needs its term.
+    ETCDPP_ASSIGN_OR_RETURN(auto markers, wal::Wal::ValidSnapshotMarkers(wal_dir));
+    for (const auto& mk : markers) {
+      if (mk.index <= store_->consistent_index()) {
+        cluster_start_.snapshot_index = mk.index;
+        cluster_start_.snapshot_term = mk.term;
+      }
+    }
+  }
+  cluster_start_.recovered = std::move(log_.recovered);
+  spdlog::info("member {:x} ({}) of a {}-member cluster; peers: {}", me.id.value(), me.name,
+               members.size(), config_.initial_cluster);
+  return Status::Ok();
 }
 
 }  // namespace etcdpp::server

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "base/result.h"
@@ -14,6 +15,8 @@
 #include "lease/lessor.h"
 #include "mvcc/store.h"
 #include "server/api/api_context.h"
+#include "peer/transport.h"
+#include "server/cluster_node.h"
 #include "server/config.h"
 #include "server/kv_state_machine.h"
 #include "server/node.h"
@@ -39,6 +42,16 @@ class EtcdServer {
 
  private:
   explicit EtcdServer(const Config& config) : config_(config) {}
+  // Multi-member cluster: builds the transport and the cluster node (ctx_.node) from the
+  // cluster's member list. Called by Create after the state machine exists.
+  Status CreateCluster(std::vector<Member> members, const Member& me, const std::string& wal_dir);
+  void StopConsensus();
+
+  // The member list served by MemberList; client URLs of peers are filled in as they connect.
+  struct MemberDirectory {
+    std::mutex mu;
+    std::vector<Member> members;
+  };
 
   Config config_;
   std::unique_ptr<storage::Env> env_;
@@ -50,7 +63,13 @@ class EtcdServer {
   apply::KvApplier applier_;
   std::unique_ptr<KvStateMachine> sm_;
   OpenedLog log_;
+  // Exactly one of node_ (single member) and cluster_node_ (with transport_) exists.
   std::unique_ptr<Node> node_;
+  std::unique_ptr<ClusterNode> cluster_node_;
+  ClusterNode::StartState cluster_start_;
+  std::shared_ptr<MemberDirectory> directory_;
+  // After cluster_node_: destroyed (and stopped) first, since its readers call into the node.
+  std::unique_ptr<peer::Transport> transport_;
   ApiContext ctx_;
   std::unique_ptr<grpc::Server> grpc_;
   bool started_ = false;

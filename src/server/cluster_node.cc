@@ -1,0 +1,576 @@
+#include "server/cluster_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "base/check.h"
+#include "raft/confchange.h"
+#include "server/api/errors.h"
+
+namespace etcdpp::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Read contexts are this member's id then its counter (8 bytes each): the leader keeps the
+// pending reads of every member in one queue keyed by context, so they must be unique across
+// members, not just here.
+std::string ReadCtx(MemberId self, uint64_t n) {
+  uint64_t id = self.value();
+  std::string s(16, '\0');
+  std::memcpy(s.data(), &id, 8);
+  std::memcpy(s.data() + 8, &n, 8);
+  return s;
+}
+bool ParseReadCtx(MemberId self, const std::string& s, uint64_t* n) {
+  uint64_t id = 0;
+  if (s.size() != 16) return false;
+  std::memcpy(&id, s.data(), 8);
+  std::memcpy(n, s.data() + 8, 8);
+  return id == self.value();
+}
+
+}  // namespace
+
+Status SaveClusterMembers(const std::string& path, const std::vector<Member>& members) {
+  std::string text;
+  for (const Member& m : members) {
+    char id[17];
+    std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(m.id.value()));
+    text += std::string(id) + " " + m.name + " ";
+    for (size_t i = 0; i < m.peer_urls.size(); ++i) text += (i ? "," : "") + m.peer_urls[i];
+    text += "\n";
+  }
+  // Write a temporary file, sync it, rename: a crash leaves the old file or the new one.
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return IoError("cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+            ::fsync(::fileno(f)) == 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return IoError("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Member>> LoadClusterMembers(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound("no cluster member file " + path);
+  std::vector<Member> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::istringstream fields(line);
+    std::string id, name, urls;
+    if (!(fields >> id >> name >> urls)) return DataLoss("malformed line in " + path + ": " + line);
+    Member m;
+    m.id = MemberId(std::stoull(id, nullptr, 16));
+    m.name = name;
+    std::istringstream us(urls);
+    for (std::string u; std::getline(us, u, ',');) m.peer_urls.push_back(u);
+    out.push_back(std::move(m));
+  }
+  if (out.size() < 2) return DataLoss(path + " lists fewer than two members");
+  return out;
+}
+
+ClusterNode::ClusterNode(Options options, DurableLog* log, StateMachine* sm, SendFn send)
+    : options_(std::move(options)), log_(log), sm_(sm), send_(std::move(send)) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+Status ClusterNode::Start(StartState state) {
+  for (const auto& [id, name] : state.members) conf_state_.voters.push_back(id);
+  const LogIndex applied = sm_->applied_index();
+  if (state.bootstrap) {
+    // Every member writes the same configuration entries at indexes 1..n in term 1 and marks them
+    // committed, so all members agree on the voters before the first election (etcd does the
+    // same with its bootstrap ConfChange entries).
+    std::vector<raft::Entry> entries;
+    for (const auto& [id, name] : state.members) {
+      raft::ConfChangeV2 cc;
+      cc.changes.push_back(raft::ConfChangeSingle{raft::ConfChangeType::kAddNode, id});
+      cc.context = name;
+      entries.push_back(raft::Entry{Term(1), LogIndex(entries.size() + 1),
+                                    raft::EntryType::kConfChangeV2, raft::EncodeConfChangeV2(cc)});
+    }
+    hard_state_ = raft::HardState{Term(1), raft::kNoNode, LogIndex(entries.size())};
+    ETCDPP_RETURN_IF_ERROR(log_->Save(hard_state_, entries));
+    storage_.SetInitialConfState(conf_state_);
+    ETCDPP_RETURN_IF_ERROR(storage_.Append(std::move(entries)));
+  } else {
+    if (state.snapshot_index.value() > 0) {
+      raft::Snapshot snap;
+      snap.metadata.conf_state = conf_state_;
+      snap.metadata.index = state.snapshot_index;
+      snap.metadata.term = state.snapshot_term;
+      ETCDPP_RETURN_IF_ERROR(storage_.ApplySnapshot(snap));
+      compacted_index_ = state.snapshot_index.value();
+    } else {
+      storage_.SetInitialConfState(conf_state_);
+    }
+    ETCDPP_RETURN_IF_ERROR(storage_.Append(std::move(state.recovered.entries)));
+    hard_state_ = state.recovered.hard_state;
+    // Commit-only hard state changes are not synced (wal.h); the state machine may have applied
+    // (and durably recorded) entries past the commit index the WAL kept. They were committed.
+    if (hard_state_.commit < applied) hard_state_.commit = applied;
+    if (storage_.LastIndex() < applied) {
+      return DataLoss("the WAL ends at index " + std::to_string(storage_.LastIndex().value()) +
+                      " but the state machine has applied index " +
+                      std::to_string(applied.value()));
+    }
+  }
+  storage_.SetHardState(hard_state_);
+
+  raft::Config c;
+  c.id = options_.member_id;
+  c.election_tick = options_.election_ticks;
+  c.heartbeat_tick = 1;
+  c.storage = &storage_;
+  c.applied = applied;
+  c.check_quorum = true;
+  c.pre_vote = true;
+  c.random_seed = options_.member_id.value() ^
+                  static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  ETCDPP_ASSIGN_OR_RETURN(raft_, raft::Node::Create(c));
+  // As etcd's --initial-election-tick-advance: a (re)started member has heard from nobody, so
+  // let it campaign after one heartbeat-less stretch instead of a full election timeout. Pre-vote
+  // keeps this from disturbing a healthy leader.
+  for (int i = 0; i + 1 < options_.election_ticks; ++i) raft_->Tick();
+
+  term_.store(hard_state_.term.value(), std::memory_order_release);
+  applied_.store(applied.value(), std::memory_order_release);
+  committed_.store(hard_state_.commit.value(), std::memory_order_release);
+  started_ = true;
+  raft_thread_ = std::thread([this] { RaftThreadMain(); });
+  apply_thread_ = std::thread([this] { ApplyThreadMain(); });
+  return Status::Ok();
+}
+
+void ClusterNode::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  raft_cv_.notify_all();
+  apply_cv_.notify_all();
+  if (raft_thread_.joinable()) raft_thread_.join();
+  if (apply_thread_.joinable()) apply_thread_.join();
+  FailAllPending(api::Err(api::EtcdError::kStopped));
+  for (auto& [ctx, batch] : pending_reads_) {
+    for (auto& cb : batch.callbacks) cb(api::Err(api::EtcdError::kStopped));
+  }
+  pending_reads_.clear();
+}
+
+uint64_t ClusterNode::NextRequestId() {
+  // Same scheme as Node: member id bits on top, a clock-seeded counter below, so ids are unique
+  // across members and restarts.
+  static const uint64_t start = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count()) << 8;
+  uint64_t prefix = (options_.member_id.value() & 0xffff) << 48;
+  uint64_t n = request_counter_.fetch_add(1, std::memory_order_relaxed);
+  return prefix | ((start + n) & ((uint64_t{1} << 48) - 1));
+}
+
+Status ClusterNode::write_path_error() const {
+  std::lock_guard lock(mu_);
+  return write_path_error_;
+}
+
+void ClusterNode::SetWritePathError(const Status& status) {
+  std::lock_guard lock(mu_);
+  if (write_path_error_.ok()) {
+    spdlog::critical("write path failed, this member stops taking part in raft: {}",
+                     status.ToString());
+    write_path_error_ = status;
+  }
+}
+
+void ClusterNode::Step(raft::Message m) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    inbox_.push_back(std::move(m));
+  }
+  raft_cv_.notify_one();
+}
+
+void ClusterNode::ReportUnreachable(MemberId id) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    unreachable_.push_back(id);
+  }
+  raft_cv_.notify_one();
+}
+
+void ClusterNode::Propose(uint64_t request_id, std::string data, ProposeCallback done) {
+  Status refuse;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      refuse = api::Err(api::EtcdError::kStopped);
+    } else if (!write_path_error_.ok()) {
+      refuse = write_path_error_;
+    } else if (waits_.size() >= options_.max_pending_proposals) {
+      refuse = api::Err(api::EtcdError::kTooManyRequests);
+    } else {
+      CHECK(waits_.emplace(request_id, std::move(done)).second)
+          << "duplicate request id " << request_id;
+      proposals_.push_back(Proposal{request_id, std::move(data)});
+    }
+  }
+  if (!refuse.ok()) {
+    done(ApplyResult{refuse, nullptr});
+    return;
+  }
+  raft_cv_.notify_one();
+}
+
+void ClusterNode::ReadIndex(ReadCallback done) {
+  Status refuse;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      refuse = api::Err(api::EtcdError::kStopped);
+    } else {
+      reads_.push_back(std::move(done));
+    }
+  }
+  if (!refuse.ok()) {
+    done(refuse);
+    return;
+  }
+  raft_cv_.notify_one();
+}
+
+void ClusterNode::RaftThreadMain() {
+  std::vector<raft::Message> inbox;
+  std::vector<MemberId> unreachable;
+  std::vector<Proposal> proposals;
+  std::vector<ReadCallback> reads;
+  Clock::time_point next_tick = Clock::now() + options_.heartbeat;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      raft_cv_.wait_until(lock, next_tick, [&] {
+        return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_.empty() ||
+               !unreachable_.empty();
+      });
+      if (stopping_) return;
+      inbox.swap(inbox_);
+      unreachable.swap(unreachable_);
+      proposals.swap(proposals_);
+      reads.swap(reads_);
+    }
+    Clock::time_point now = Clock::now();
+    if (now >= next_tick) {
+      raft_->Tick();
+      next_tick += options_.heartbeat;
+      // After a stall (a slow fdatasync) skip the missed ticks rather than firing a burst of
+      // them, which would look like a long silence from the leader.
+      if (next_tick < now) next_tick = now + options_.heartbeat;
+      ExpireRequests(now);
+    }
+    for (raft::Message& m : inbox) {
+      // Errors are messages from unknown peers or of local-only types: nothing to do.
+      (void)raft_->Step(std::move(m));
+    }
+    inbox.clear();
+    for (MemberId id : unreachable) raft_->ReportUnreachable(id);
+    unreachable.clear();
+
+    if (!proposals.empty()) {
+      std::vector<std::string> data;
+      data.reserve(proposals.size());
+      for (Proposal& p : proposals) data.push_back(std::move(p.data));
+      Status s = raft_->ProposeBatch(std::move(data));
+      if (!s.ok()) {
+        // No leader known (an election is running) or the leader's tail is full: the client may
+        // retry. As etcd reports a proposal it could not hand to a leader.
+        Status err = api::Err(raft::IsProposalDropped(s) && leader_.load() == 0
+                                  ? api::EtcdError::kNoLeader
+                                  : api::EtcdError::kTooManyRequests);
+        std::vector<ProposeCallback> failed;
+        {
+          std::lock_guard lock(mu_);
+          for (const Proposal& p : proposals) {
+            auto it = waits_.find(p.request_id);
+            if (it == waits_.end()) continue;
+            failed.push_back(std::move(it->second));
+            waits_.erase(it);
+          }
+        }
+        for (auto& cb : failed) cb(ApplyResult{err, nullptr});
+      } else {
+        Clock::time_point deadline = now + options_.request_timeout;
+        for (const Proposal& p : proposals) deadlines_.emplace_back(deadline, p.request_id);
+      }
+      proposals.clear();
+    }
+    if (!reads.empty()) {
+      uint64_t ctx = ++read_ctx_counter_;
+      Status s = raft_->ReadIndex(ReadCtx(options_.member_id, ctx));
+      if (!s.ok()) {
+        for (auto& cb : reads) cb(api::Err(api::EtcdError::kNoLeader));
+      } else {
+        pending_reads_.emplace(ctx, ReadBatch{now + options_.request_timeout, std::move(reads)});
+      }
+      reads.clear();
+    }
+    if (!HandleReadies()) {
+      // The WAL failed: raft must not go on (it would acknowledge entries that are not durable).
+      FailAllPending(write_path_error());
+      return;
+    }
+    MaybeCompactLog();
+  }
+}
+
+bool ClusterNode::HandleReadies() {
+  while (raft_->HasReady()) {
+    raft::Ready rd = raft_->GetReady();
+    if (rd.soft_state) {
+      MemberId old_leader(leader_.load());
+      leader_.store(rd.soft_state->leader.value(), std::memory_order_release);
+      bool leader_now = rd.soft_state->role == raft::StateType::kLeader;
+      if (rd.soft_state->leader != old_leader) {
+        spdlog::info("raft: member {:x} sees leader {:x} (was {:x})", options_.member_id.value(),
+                     rd.soft_state->leader.value(), old_leader.value());
+        // Proposals forwarded to the old leader may be lost with it; tell their clients now
+        // instead of after the request timeout. The write may still commit (the new leader can
+        // hold it): an error never claims that it did not.
+        if (old_leader != raft::kNoNode) FailWaits(api::Err(api::EtcdError::kLeaderChanged));
+      }
+      if (leader_now != is_leader_) {
+        is_leader_ = leader_now;
+        if (options_.on_leadership) options_.on_leadership(leader_now);
+      }
+    }
+    // 1. Persist (one write and at most one fdatasync for the whole Ready).
+    if (!rd.snapshot.empty()) {
+      // Never happens: no member sends snapshots (kSnap messages are dropped below).
+      SetWritePathError(Internal("received a raft snapshot, which this member cannot install"));
+      return false;
+    }
+    if (!rd.hard_state.empty()) hard_state_ = rd.hard_state;
+    if (!rd.entries.empty() || !rd.hard_state.empty()) {
+      Status s = log_->Save(hard_state_, rd.entries);
+      if (!s.ok()) {
+        SetWritePathError(s);
+        return false;
+      }
+    }
+    if (!rd.entries.empty()) {
+      Status s = storage_.Append(std::move(rd.entries));
+      CHECK(s.ok()) << "raft storage append: " << s.ToString();
+    }
+    if (!rd.hard_state.empty()) {
+      storage_.SetHardState(hard_state_);
+      term_.store(hard_state_.term.value(), std::memory_order_release);
+    }
+    // 2. Send, only now that what the messages depend on is durable.
+    for (raft::Message& m : rd.messages) {
+      if (m.type == raft::MessageType::kSnap) {
+        Clock::time_point now = Clock::now();
+        if (now - last_snapshot_warning_ > std::chrono::seconds(10)) {
+          last_snapshot_warning_ = now;
+          spdlog::error("raft: member {:x} needs entries this leader has compacted and can only "
+                        "be caught up by a snapshot, which etcdpp cannot send yet; it stays "
+                        "behind until replaced (remove it and add it back with an empty data "
+                        "dir)", m.to.value());
+        }
+        raft_->ReportSnapshot(m.to, raft::SnapshotStatus::kFailure);
+        continue;
+      }
+      send_(std::move(m));
+    }
+    // 3. Committed entries: configuration changes are applied to raft here (it is the raft
+    // thread's object), everything goes to the apply thread in order.
+    if (!rd.committed_entries.empty()) {
+      for (const raft::Entry& e : rd.committed_entries) {
+        if (e.type != raft::EntryType::kConfChangeV2) continue;
+        auto cc = raft::DecodeConfChangeV2(e.data);
+        CHECK(cc.ok()) << "committed configuration entry " << e.index.value()
+                       << " does not decode: " << cc.status().ToString();
+        auto cs = raft_->ApplyConfChange(*cc);
+        if (cs.ok()) {
+          conf_state_ = *cs;
+        } else {
+          spdlog::warn("raft: configuration change at index {} refused: {}", e.index.value(),
+                       cs.status().ToString());
+        }
+      }
+      committed_.store(rd.committed_entries.back().index.value(), std::memory_order_release);
+      {
+        std::lock_guard lock(mu_);
+        to_apply_.push_back(std::move(rd.committed_entries));
+      }
+      apply_cv_.notify_one();
+    }
+    // 4. Reads confirmed by a quorum: served once the applied index reaches theirs. The reads
+    // themselves run on the apply thread (never here: they would delay the heartbeats).
+    bool reads_ready = false;
+    for (const raft::ReadState& rs : rd.read_states) {
+      uint64_t ctx = 0;
+      if (!ParseReadCtx(options_.member_id, rs.request_ctx, &ctx)) continue;
+      auto it = pending_reads_.find(ctx);
+      if (it == pending_reads_.end()) continue;  // timed out already
+      std::vector<ReadCallback> cbs = std::move(it->second.callbacks);
+      pending_reads_.erase(it);
+      std::lock_guard lock(mu_);
+      if (applied_.load(std::memory_order_acquire) >= rs.index.value()) {
+        for (auto& cb : cbs) ready_reads_.push_back(std::move(cb));
+        reads_ready = true;
+      } else {
+        for (auto& cb : cbs) read_waiters_.emplace(rs.index.value(), std::move(cb));
+      }
+    }
+    if (reads_ready) apply_cv_.notify_one();
+    raft_->Advance();
+  }
+  return true;
+}
+
+void ClusterNode::MaybeCompactLog() {
+  uint64_t applied = applied_.load(std::memory_order_acquire);
+  if (applied < compacted_index_ + options_.snapshot_count + options_.catch_up_entries) return;
+  // Only what the state machine holds durably may leave the log: sync it first. Keep
+  // catch_up_entries behind it for followers that are a little behind.
+  auto pos = sm_->SyncApplied();
+  if (!pos.ok()) {
+    spdlog::warn("log compaction at applied index {} failed: {}", applied,
+                 pos.status().ToString());
+    return;
+  }
+  uint64_t to = pos->index.value() - options_.catch_up_entries;
+  if (to <= compacted_index_ || to < storage_.FirstIndex().value()) return;
+  auto term = storage_.TermAt(LogIndex(to));
+  CHECK(term.ok()) << "term of index " << to << ": " << term.status().ToString();
+  Status s = log_->Compact(LogIndex(to), *term);
+  if (!s.ok()) {
+    spdlog::warn("log compaction at index {} failed: {}", to, s.ToString());
+    return;
+  }
+  auto snap = storage_.CreateSnapshot(LogIndex(to), &conf_state_, "");
+  CHECK(snap.ok()) << snap.status().ToString();
+  CHECK(storage_.Compact(LogIndex(to)).ok());
+  compacted_index_ = to;
+  spdlog::info("compacted the log up to index {} (term {}), keeping {} entries for followers",
+               to, term->value(), options_.catch_up_entries);
+}
+
+void ClusterNode::ExpireRequests(Clock::time_point now) {
+  std::vector<ProposeCallback> expired;
+  {
+    std::lock_guard lock(mu_);
+    while (!deadlines_.empty() && deadlines_.front().first <= now) {
+      auto it = waits_.find(deadlines_.front().second);
+      if (it != waits_.end()) {
+        expired.push_back(std::move(it->second));
+        waits_.erase(it);
+      }
+      deadlines_.pop_front();
+    }
+  }
+  for (auto& cb : expired) cb(ApplyResult{api::Err(api::EtcdError::kTimeout), nullptr});
+  while (!pending_reads_.empty() && pending_reads_.begin()->second.deadline <= now) {
+    for (auto& cb : pending_reads_.begin()->second.callbacks) {
+      cb(api::Err(api::EtcdError::kTimeout));
+    }
+    pending_reads_.erase(pending_reads_.begin());
+  }
+}
+
+void ClusterNode::ApplyThreadMain() {
+  std::vector<raft::Entry> batch;
+  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
+  std::vector<ReadCallback> reads;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      apply_cv_.wait(lock,
+                     [&] { return stopping_ || !to_apply_.empty() || !ready_reads_.empty(); });
+      if (stopping_) return;
+      if (to_apply_.empty()) {
+        reads.swap(ready_reads_);
+        lock.unlock();
+        for (auto& cb : reads) cb(Status::Ok());
+        reads.clear();
+        continue;
+      }
+      reads.swap(ready_reads_);
+      batch = std::move(to_apply_.front());
+      to_apply_.pop_front();
+      while (!to_apply_.empty()) {
+        for (auto& e : to_apply_.front()) batch.push_back(std::move(e));
+        to_apply_.pop_front();
+      }
+    }
+    std::vector<std::pair<uint64_t, ApplyResult>> results;
+    Status s = sm_->ApplyBatch(batch, [&](uint64_t id, ApplyResult&& r) {
+      results.emplace_back(id, std::move(r));
+    });
+    if (!s.ok()) {
+      SetWritePathError(s);
+      FailAllPending(s);
+      for (auto& cb : reads) cb(s);
+      return;
+    }
+    applied_.store(batch.back().index.value(), std::memory_order_release);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, r] : results) {
+        auto it = waits_.find(id);
+        if (it == waits_.end()) continue;  // proposed elsewhere, or already failed
+        completions.emplace_back(std::move(it->second), std::move(r));
+        waits_.erase(it);
+      }
+      auto end = read_waiters_.upper_bound(batch.back().index.value());
+      for (auto it = read_waiters_.begin(); it != end; ++it) reads.push_back(std::move(it->second));
+      read_waiters_.erase(read_waiters_.begin(), end);
+    }
+    for (auto& [cb, r] : completions) cb(std::move(r));
+    for (auto& cb : reads) cb(Status::Ok());
+    completions.clear();
+    reads.clear();
+  }
+}
+
+void ClusterNode::FailWaits(const Status& status) {
+  std::unordered_map<uint64_t, ProposeCallback> waits;
+  {
+    std::lock_guard lock(mu_);
+    waits.swap(waits_);
+  }
+  for (auto& [id, cb] : waits) cb(ApplyResult{status, nullptr});
+}
+
+void ClusterNode::FailAllPending(const Status& status) {
+  std::unordered_map<uint64_t, ProposeCallback> waits;
+  std::multimap<uint64_t, ReadCallback> read_waiters;
+  std::vector<ReadCallback> reads;
+  {
+    std::lock_guard lock(mu_);
+    waits.swap(waits_);
+    read_waiters.swap(read_waiters_);
+    reads.swap(reads_);
+    for (auto& cb : ready_reads_) reads.push_back(std::move(cb));
+    ready_reads_.clear();
+    proposals_.clear();
+  }
+  for (auto& [id, cb] : waits) cb(ApplyResult{status, nullptr});
+  for (auto& [index, cb] : read_waiters) cb(status);
+  for (auto& cb : reads) cb(status);
+}
+
+}  // namespace etcdpp::server
