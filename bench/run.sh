@@ -10,10 +10,11 @@
 # docs/bench-results.md and the charts in docs/img/.
 #
 # Usage: bench/run.sh [--quick] [--reps N] [--only etcd|etcdpp] [--no-report] [--docs DIR]
-#                     [--perf]
+#                     [--perf] [--cluster-only]
 #   --docs DIR writes bench-results.md, img/ and the summary in DIR/benchmarks.md (default docs)
 #   --perf     records a `perf record -g` profile of the server during every request case and
 #              writes the top of `perf report` to build/bench/run/perf/ (perturbs the figures)
+#   --cluster-only runs only the 3-member case (start-up and put with 1000 clients)
 # Env:   ETCD_BIN (default /usr/bin/etcd), ETCDPP_BIN (default build/release/src/cmd/etcdpp)
 set -euo pipefail
 
@@ -27,6 +28,7 @@ only=""
 report=1
 docs=docs
 perf=0
+cluster_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
     --no-report) report=0 ;;
     --docs) docs=$2; shift ;;
     --perf) perf=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --cluster-only) cluster_only=1 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -455,10 +458,12 @@ for ((rep = 1; rep <= reps; rep++)); do
   # Alternate which server goes first so slow drifts (other load, disk state) hit both alike.
   order=("${servers[@]}")
   if [ $((rep % 2)) = 0 ] && [ ${#servers[@]} = 2 ]; then order=("${servers[1]}" "${servers[0]}"); fi
-  for t in tls plain; do
-    for s in "${order[@]}"; do throughput_session "$s" "$t" "$rep"; done
-  done
-  for s in "${order[@]}"; do memory_session "$s" "$rep"; done
+  if [ $cluster_only = 0 ]; then
+    for t in tls plain; do
+      for s in "${order[@]}"; do throughput_session "$s" "$t" "$rep"; done
+    done
+    for s in "${order[@]}"; do memory_session "$s" "$rep"; done
+  fi
   for s in "${order[@]}"; do cluster_session "$s" "$rep"; done
 done
 write_meta end
