@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -208,6 +209,8 @@ void ClusterNode::ReportUnreachable(MemberId id) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
+    // Once per peer between two raft loop iterations (a full queue reports every drop).
+    if (std::find(unreachable_.begin(), unreachable_.end(), id) != unreachable_.end()) return;
     unreachable_.push_back(id);
   }
   raft_cv_.notify_one();
@@ -356,6 +359,26 @@ bool ClusterNode::HandleReadies() {
         if (options_.on_leadership) options_.on_leadership(leader_now);
       }
     }
+    // 0. Committed entries that were already durable before this Ready (all of them, unless
+    // this Ready's own entries are among them) go to the apply thread at once rather than after
+    // this Ready's fdatasync: under load every Ready has new entries to sync, and waiting would
+    // add one sync to every write's latency. Committed entries are never overwritten, so an entry
+    // below the first index of rd.entries that is in storage is durable.
+    if (!rd.committed_entries.empty()) {
+      uint64_t durable = storage_.LastIndex().value();
+      if (!rd.entries.empty()) durable = std::min(durable, rd.entries.front().index.value() - 1);
+      auto split = std::find_if(rd.committed_entries.begin(), rd.committed_entries.end(),
+                                [&](const raft::Entry& e) { return e.index.value() > durable; });
+      if (split == rd.committed_entries.end()) {
+        DeliverCommitted(std::move(rd.committed_entries));
+        rd.committed_entries.clear();
+      } else if (split != rd.committed_entries.begin()) {
+        std::vector<raft::Entry> early(std::make_move_iterator(rd.committed_entries.begin()),
+                                       std::make_move_iterator(split));
+        rd.committed_entries.erase(rd.committed_entries.begin(), split);
+        DeliverCommitted(std::move(early));
+      }
+    }
     // 1. Persist (one write and at most one fdatasync for the whole Ready).
     if (!rd.snapshot.empty()) {
       // Never happens: no member sends snapshots (kSnap messages are dropped below).
@@ -394,29 +417,8 @@ bool ClusterNode::HandleReadies() {
       }
       send_(std::move(m));
     }
-    // 3. Committed entries: configuration changes are applied to raft here (it is the raft
-    // thread's object), everything goes to the apply thread in order.
-    if (!rd.committed_entries.empty()) {
-      for (const raft::Entry& e : rd.committed_entries) {
-        if (e.type != raft::EntryType::kConfChangeV2) continue;
-        auto cc = raft::DecodeConfChangeV2(e.data);
-        CHECK(cc.ok()) << "committed configuration entry " << e.index.value()
-                       << " does not decode: " << cc.status().ToString();
-        auto cs = raft_->ApplyConfChange(*cc);
-        if (cs.ok()) {
-          conf_state_ = *cs;
-        } else {
-          spdlog::warn("raft: configuration change at index {} refused: {}", e.index.value(),
-                       cs.status().ToString());
-        }
-      }
-      committed_.store(rd.committed_entries.back().index.value(), std::memory_order_release);
-      {
-        std::lock_guard lock(mu_);
-        to_apply_.push_back(std::move(rd.committed_entries));
-      }
-      apply_cv_.notify_one();
-    }
+    // 3. The rest of the committed entries, now durable.
+    DeliverCommitted(std::move(rd.committed_entries));
     // 4. Reads confirmed by a quorum: served once the applied index reaches theirs. The reads
     // themselves run on the apply thread (never here: they would delay the heartbeats).
     bool reads_ready = false;
@@ -439,6 +441,31 @@ bool ClusterNode::HandleReadies() {
     raft_->Advance();
   }
   return true;
+}
+
+void ClusterNode::DeliverCommitted(std::vector<raft::Entry>&& entries) {
+  if (entries.empty()) return;
+  // Configuration changes are applied to raft here (it is the raft thread's object); every
+  // entry goes to the apply thread, in order.
+  for (const raft::Entry& e : entries) {
+    if (e.type != raft::EntryType::kConfChangeV2) continue;
+    auto cc = raft::DecodeConfChangeV2(e.data);
+    CHECK(cc.ok()) << "committed configuration entry " << e.index.value()
+                   << " does not decode: " << cc.status().ToString();
+    auto cs = raft_->ApplyConfChange(*cc);
+    if (cs.ok()) {
+      conf_state_ = *cs;
+    } else {
+      spdlog::warn("raft: configuration change at index {} refused: {}", e.index.value(),
+                   cs.status().ToString());
+    }
+  }
+  committed_.store(entries.back().index.value(), std::memory_order_release);
+  {
+    std::lock_guard lock(mu_);
+    to_apply_.push_back(std::move(entries));
+  }
+  apply_cv_.notify_one();
 }
 
 void ClusterNode::MaybeCompactLog() {

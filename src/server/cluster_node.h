@@ -138,6 +138,9 @@ class ClusterNode : public Consensus {
   void RaftThreadMain();
   // Handles every pending Ready. Returns false if the write path failed (the raft thread stops).
   bool HandleReadies();
+  // Hands committed, durable entries to the apply thread (after applying configuration changes
+  // to raft). Raft thread.
+  void DeliverCommitted(std::vector<raft::Entry>&& entries);
   void MaybeCompactLog();
   void ExpireRequests(std::chrono::steady_clock::time_point now);
   void ApplyThreadMain();
