@@ -6,6 +6,9 @@ namespace etcdpp::peer {
 namespace {
 
 constexpr std::string_view kHelloMagic = "etcdpp-peer/1";
+// First payload bytes of the lease frames; raft message types are all below 0x20.
+constexpr uint8_t kLeaseRenewTag = 0xE0;
+constexpr uint8_t kLeaseRenewResultTag = 0xE1;
 // Counts accepted in a message, beyond which it is rejected as malformed. Raft never sends more
 // entries than fit in kMaxFrameBytes, and each entry costs at least 4 bytes, so this only bites
 // on corrupt input; it keeps a decoder from reserving memory for a forged count.
@@ -209,6 +212,64 @@ Result<raft::Message> DecodeMessage(std::string_view payload) {
   if (!r.ok()) return DataLoss("malformed raft message (truncated or invalid field)");
   if (!r.done()) return DataLoss("malformed raft message (trailing bytes)");
   return m;
+}
+
+FrameKind KindOf(std::string_view payload) {
+  if (!payload.empty() && static_cast<uint8_t>(payload[0]) == kLeaseRenewTag) {
+    return FrameKind::kLeaseRenew;
+  }
+  if (!payload.empty() && static_cast<uint8_t>(payload[0]) == kLeaseRenewResultTag) {
+    return FrameKind::kLeaseRenewResult;
+  }
+  return FrameKind::kRaftMessage;
+}
+
+void AppendLeaseRenewFrame(const LeaseRenew& r, std::string* out) {
+  size_t start = out->size();
+  out->append(kFrameHeaderBytes, '\0');
+  out->push_back(static_cast<char>(kLeaseRenewTag));
+  PutVarint(r.request_id, out);
+  PutVarint(static_cast<uint64_t>(r.lease_id), out);
+  FinishFrame(start, out);
+}
+
+void AppendLeaseRenewResultFrame(const LeaseRenewResult& r, std::string* out) {
+  size_t start = out->size();
+  out->append(kFrameHeaderBytes, '\0');
+  out->push_back(static_cast<char>(kLeaseRenewResultTag));
+  PutVarint(r.request_id, out);
+  out->push_back(static_cast<char>(r.outcome));
+  PutVarint(static_cast<uint64_t>(r.ttl_seconds), out);
+  FinishFrame(start, out);
+}
+
+Result<LeaseRenew> DecodeLeaseRenew(std::string_view payload) {
+  if (KindOf(payload) != FrameKind::kLeaseRenew) return DataLoss("not a lease renew frame");
+  Reader r(payload.substr(1));
+  LeaseRenew out;
+  out.request_id = r.U64();
+  out.lease_id = static_cast<int64_t>(r.U64());
+  if (!r.ok() || !r.done()) return DataLoss("malformed lease renew frame");
+  return out;
+}
+
+Result<LeaseRenewResult> DecodeLeaseRenewResult(std::string_view payload) {
+  if (KindOf(payload) != FrameKind::kLeaseRenewResult) {
+    return DataLoss("not a lease renew result frame");
+  }
+  Reader r(payload.substr(1));
+  LeaseRenewResult out;
+  out.request_id = r.U64();
+  if (!r.ok() || r.done()) return DataLoss("malformed lease renew result frame");
+  uint8_t outcome = static_cast<uint8_t>(r.rest()[0]);
+  r.Skip(1);
+  if (outcome > static_cast<uint8_t>(LeaseRenewOutcome::kNotLeader)) {
+    return DataLoss("unknown lease renew outcome " + std::to_string(outcome));
+  }
+  out.outcome = static_cast<LeaseRenewOutcome>(outcome);
+  out.ttl_seconds = static_cast<int64_t>(r.U64());
+  if (!r.ok() || !r.done()) return DataLoss("malformed lease renew result frame");
+  return out;
 }
 
 }  // namespace etcdpp::peer

@@ -6,7 +6,9 @@
 //
 //   frame   := length (4 bytes, big-endian) payload[length]
 //   first frame (hello): "etcdpp-peer/1" cluster_id from_id to_id n_urls (len url)*n_urls
-//   every later frame: one raft message (EncodeMessage below)
+//   every later frame: one raft message (EncodeMessage below), or a lease keep-alive forwarded
+//   by a follower to the leader (tag 0xE0) and its answer (tag 0xE1): etcd serves keep-alives on
+//   the leader only, and followers forward them.
 //
 // Every integer in a payload is a varint (base/varint.h); strings are a varint length then the
 // bytes. Decoders never trust a length: truncated or trailing bytes, an unknown message or entry
@@ -44,13 +46,39 @@ struct Hello {
   friend bool operator==(const Hello&, const Hello&) = default;
 };
 
+// A keep-alive a follower forwards to the leader, and the leader's answer.
+struct LeaseRenew {
+  uint64_t request_id = 0;  // chosen by the follower, echoed in the answer
+  int64_t lease_id = 0;
+  friend bool operator==(const LeaseRenew&, const LeaseRenew&) = default;
+};
+enum class LeaseRenewOutcome : uint8_t {
+  kRenewed = 0,    // ttl_seconds is the granted TTL
+  kNotFound = 1,   // no such lease (or it expired and was revoked): TTL 0 for the client
+  kNotLeader = 2,  // the member asked is not the leader (any more)
+};
+struct LeaseRenewResult {
+  uint64_t request_id = 0;
+  LeaseRenewOutcome outcome = LeaseRenewOutcome::kNotLeader;
+  int64_t ttl_seconds = 0;
+  friend bool operator==(const LeaseRenewResult&, const LeaseRenewResult&) = default;
+};
+
+// The kind of a payload after the hello, from its first byte.
+enum class FrameKind { kRaftMessage, kLeaseRenew, kLeaseRenewResult };
+FrameKind KindOf(std::string_view payload);
+
 // Appends one frame (header + payload) to *out.
 void AppendHelloFrame(const Hello& hello, std::string* out);
 void AppendMessageFrame(const raft::Message& m, std::string* out);
+void AppendLeaseRenewFrame(const LeaseRenew& r, std::string* out);
+void AppendLeaseRenewResultFrame(const LeaseRenewResult& r, std::string* out);
 
 // Decode one payload (without its header).
 Result<Hello> DecodeHello(std::string_view payload);
 Result<raft::Message> DecodeMessage(std::string_view payload);
+Result<LeaseRenew> DecodeLeaseRenew(std::string_view payload);
+Result<LeaseRenewResult> DecodeLeaseRenewResult(std::string_view payload);
 
 // Reads the payload length from a frame header. REQUIRES: header.size() == kFrameHeaderBytes.
 uint32_t FrameLength(std::string_view header);

@@ -119,5 +119,33 @@ TEST(CodecTest, BadSnapshotFlagIsRejected) {
   EXPECT_FALSE(DecodeMessage(p).ok());
 }
 
+TEST(CodecTest, LeaseFramesRoundTrip) {
+  std::string frame;
+  AppendLeaseRenewFrame(LeaseRenew{77, 0x1234567890abcdefLL}, &frame);
+  std::string_view p = std::string_view(frame).substr(kFrameHeaderBytes);
+  ASSERT_EQ(KindOf(p), FrameKind::kLeaseRenew);
+  auto renew = DecodeLeaseRenew(p);
+  ASSERT_TRUE(renew.ok());
+  EXPECT_EQ(*renew, (LeaseRenew{77, 0x1234567890abcdefLL}));
+
+  frame.clear();
+  LeaseRenewResult res{78, LeaseRenewOutcome::kRenewed, 60};
+  AppendLeaseRenewResultFrame(res, &frame);
+  p = std::string_view(frame).substr(kFrameHeaderBytes);
+  ASSERT_EQ(KindOf(p), FrameKind::kLeaseRenewResult);
+  auto back = DecodeLeaseRenewResult(p);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, res);
+  // Truncated, and an unknown outcome.
+  EXPECT_FALSE(DecodeLeaseRenewResult(p.substr(0, p.size() - 1)).ok());
+  std::string bad(p);
+  bad[2] = 9;
+  EXPECT_FALSE(DecodeLeaseRenewResult(bad).ok());
+  // A raft message is never mistaken for a lease frame.
+  std::string m;
+  AppendMessageFrame(raft::Message{}, &m);
+  EXPECT_EQ(KindOf(std::string_view(m).substr(kFrameHeaderBytes)), FrameKind::kRaftMessage);
+}
+
 }  // namespace
 }  // namespace etcdpp::peer

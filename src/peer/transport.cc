@@ -333,6 +333,31 @@ void Transport::Send(raft::Message m) {
   p->cv.notify_one();
 }
 
+void Transport::SendLeaseRenew(MemberId to, const LeaseRenew& r) {
+  std::string frame;
+  AppendLeaseRenewFrame(r, &frame);
+  SendFrame(to, std::move(frame));
+}
+
+void Transport::SendLeaseRenewResult(MemberId to, const LeaseRenewResult& r) {
+  std::string frame;
+  AppendLeaseRenewResultFrame(r, &frame);
+  SendFrame(to, std::move(frame));
+}
+
+void Transport::SendFrame(MemberId to, std::string frame) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return;
+  Peer* p = it->second.get();
+  {
+    std::lock_guard lock(p->mu);
+    if (p->queue.size() + p->frame_count >= options_.max_queued_messages) return;
+    p->frames += frame;
+    ++p->frame_count;
+  }
+  p->cv.notify_one();
+}
+
 void Transport::AcceptLoop() {
   std::vector<pollfd> fds;
   for (const auto& l : listeners_) fds.push_back(pollfd{l.fd, POLLIN, 0});
@@ -409,6 +434,7 @@ void Transport::ServeInbound(Inbound* in, bool tls) {
   std::string header(kFrameHeaderBytes, '\0');
   std::string payload;
   bool hello_seen = false;
+  MemberId peer_id;
   while (!stopping_.load()) {
     if (!conn.ReadFull(header.data(), header.size())) break;
     uint32_t n = FrameLength(header);
@@ -433,9 +459,29 @@ void Transport::ServeInbound(Inbound* in, bool tls) {
         break;
       }
       who = fmt::format("connection from member {:x}", hello->from.value());
+      peer_id = hello->from;
       hello_seen = true;
       SetTimeout(in->fd, SO_RCVTIMEO, std::chrono::milliseconds(0));
       if (handlers_.on_hello) handlers_.on_hello(hello->from, hello->client_urls);
+      continue;
+    }
+    FrameKind kind = KindOf(payload);
+    if (kind == FrameKind::kLeaseRenew) {
+      auto r = DecodeLeaseRenew(payload);
+      if (!r.ok()) {
+        spdlog::error("peer: closing {}: {}", who, r.status().message());
+        break;
+      }
+      if (handlers_.on_lease_renew) handlers_.on_lease_renew(peer_id, *r);
+      continue;
+    }
+    if (kind == FrameKind::kLeaseRenewResult) {
+      auto r = DecodeLeaseRenewResult(payload);
+      if (!r.ok()) {
+        spdlog::error("peer: closing {}: {}", who, r.status().message());
+        break;
+      }
+      if (handlers_.on_lease_renew_result) handlers_.on_lease_renew_result(*r);
       continue;
     }
     auto m = DecodeMessage(payload);
@@ -463,6 +509,8 @@ void Transport::SendLoop(Peer* peer) {
     {
       std::lock_guard lock(peer->mu);
       peer->queue.clear();
+      peer->frames.clear();
+      peer->frame_count = 0;
     }
     if (handlers_.on_unreachable) handlers_.on_unreachable(peer->id);
   };
@@ -473,7 +521,10 @@ void Transport::SendLoop(Peer* peer) {
     {
       std::unique_lock lock(peer->mu);
       peer->cv.wait(lock,
-                    [&] { return stopping_.load() || !peer->queue.empty() || introduce; });
+                    [&] {
+                      return stopping_.load() || !peer->queue.empty() || peer->frame_count > 0 ||
+                             introduce;
+                    });
       if (stopping_.load()) break;
     }
     if (conn == nullptr) {
@@ -527,12 +578,16 @@ void Transport::SendLoop(Peer* peer) {
       logged_down = false;
       backoff = options_.min_backoff;
     }
+    std::string frames;
     {
       std::lock_guard lock(peer->mu);
       batch.swap(peer->queue);
+      frames.swap(peer->frames);
+      peer->frame_count = 0;
     }
-    while (!batch.empty()) {
-      buf.clear();
+    // The lease frames go out with the first write of raft messages (or alone).
+    buf.swap(frames);
+    while (!batch.empty() || !buf.empty()) {
       while (!batch.empty() && buf.size() < kMaxWriteBatchBytes) {
         AppendMessageFrame(batch.front(), &buf);
         batch.pop_front();
@@ -550,7 +605,9 @@ void Transport::SendLoop(Peer* peer) {
         drop_all();
         break;
       }
+      buf.clear();
     }
+    buf.clear();
   }
   std::lock_guard lock(peer->mu);
   peer->fd = -1;

@@ -34,6 +34,7 @@
 #include "base/ids.h"
 #include "base/result.h"
 #include "base/status.h"
+#include "peer/codec.h"
 #include "raft/types.h"
 
 namespace etcdpp::net {
@@ -87,6 +88,9 @@ class Transport {
     MessageHandler on_message;
     UnreachableHandler on_unreachable;
     HelloHandler on_hello;
+    // Forwarded lease keep-alives (optional): a request from a follower, and an answer.
+    std::function<void(MemberId from, const LeaseRenew&)> on_lease_renew;
+    std::function<void(const LeaseRenewResult&)> on_lease_renew_result;
   };
 
   // Binds the listeners (so a port conflict fails start-up) and loads TLS material. Nothing
@@ -103,6 +107,10 @@ class Transport {
   // Any thread. Queues `m` for m.to; drops it (and reports the peer unreachable) if the queue is
   // full or the peer is unknown.
   void Send(raft::Message m);
+  // Any thread. Queue a forwarded keep-alive / its answer for `to`; dropped like messages (the
+  // follower's request then times out).
+  void SendLeaseRenew(MemberId to, const LeaseRenew& r);
+  void SendLeaseRenewResult(MemberId to, const LeaseRenewResult& r);
 
   // "host:port" of each listener, in the order of listen_urls (after binding port 0).
   const std::vector<std::string>& bound_addresses() const { return bound_; }
@@ -123,6 +131,8 @@ class Transport {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<raft::Message> queue;
+    std::string frames;  // encoded non-raft frames (lease keep-alives), sent with the next batch
+    size_t frame_count = 0;
     int fd = -1;  // guarded by mu (read by Stop to unblock a write)
     std::thread thread;
   };
@@ -132,6 +142,7 @@ class Transport {
   void AcceptLoop();
   void ServeInbound(Inbound* in, bool tls);
   void SendLoop(Peer* peer);
+  void SendFrame(MemberId to, std::string frame);
 
   TransportOptions options_;
   Handlers handlers_;

@@ -30,24 +30,38 @@ struct Inbox {
   std::vector<std::string> hello_urls;
   int unreachable = 0;
 
+  std::vector<LeaseRenew> renews;
+  std::vector<LeaseRenewResult> renew_results;
+
   Transport::Handlers Handlers() {
-    return Transport::Handlers{
-        [this](raft::Message&& m) {
-          std::lock_guard lock(mu);
-          messages.push_back(std::move(m));
-          cv.notify_all();
-        },
-        [this](MemberId) {
-          std::lock_guard lock(mu);
-          ++unreachable;
-          cv.notify_all();
-        },
-        [this](MemberId id, const std::vector<std::string>& urls) {
-          std::lock_guard lock(mu);
-          hellos.push_back(id);
-          hello_urls = urls;
-          cv.notify_all();
-        }};
+    Transport::Handlers h;
+    h.on_message = [this](raft::Message&& m) {
+      std::lock_guard lock(mu);
+      messages.push_back(std::move(m));
+      cv.notify_all();
+    };
+    h.on_unreachable = [this](MemberId) {
+      std::lock_guard lock(mu);
+      ++unreachable;
+      cv.notify_all();
+    };
+    h.on_hello = [this](MemberId id, const std::vector<std::string>& urls) {
+      std::lock_guard lock(mu);
+      hellos.push_back(id);
+      hello_urls = urls;
+      cv.notify_all();
+    };
+    h.on_lease_renew = [this](MemberId, const LeaseRenew& r) {
+      std::lock_guard lock(mu);
+      renews.push_back(r);
+      cv.notify_all();
+    };
+    h.on_lease_renew_result = [this](const LeaseRenewResult& r) {
+      std::lock_guard lock(mu);
+      renew_results.push_back(r);
+      cv.notify_all();
+    };
+    return h;
   }
   template <typename Pred>
   bool WaitFor(Pred pred) {
@@ -118,6 +132,20 @@ TEST(TransportTest, DeliversMessagesInOrderOverTcp) {
   ASSERT_EQ(p.inbox_a.hellos.size(), 1u);
   EXPECT_EQ(p.inbox_a.hellos[0], kB);
   EXPECT_EQ(p.inbox_a.hello_urls, std::vector<std::string>{"http://127.0.0.1:12379"});
+}
+
+TEST(TransportTest, CarriesLeaseFramesBesideRaftMessages) {
+  Pair p;
+  p.Make("http", {});
+  p.b->Send(Heartbeat(kB, kA, 1));
+  p.b->SendLeaseRenew(kA, LeaseRenew{5, 42});
+  p.b->SendLeaseRenewResult(kA, LeaseRenewResult{6, LeaseRenewOutcome::kRenewed, 30});
+  ASSERT_TRUE(p.inbox_a.WaitFor([&] {
+    return p.inbox_a.renews.size() == 1 && p.inbox_a.renew_results.size() == 1 &&
+           p.inbox_a.messages.size() == 1;
+  }));
+  EXPECT_EQ(p.inbox_a.renews[0], (LeaseRenew{5, 42}));
+  EXPECT_EQ(p.inbox_a.renew_results[0].ttl_seconds, 30);
 }
 
 TEST(TransportTest, RejectsPeerOfAnotherCluster) {

@@ -167,6 +167,7 @@ Status EtcdServer::Start() {
   } else {
     // In a cluster the lessor is promoted when this member becomes leader (CreateCluster).
     ETCDPP_RETURN_IF_ERROR(cluster_node_->Start(std::move(cluster_start_)));
+    lease_forwarder_->Start();
     transport_->Start();
     for (const auto& a : transport_->bound_addresses()) {
       spdlog::info("serving peer traffic on {}", a);
@@ -203,6 +204,7 @@ void EtcdServer::Stop() {
 void EtcdServer::StopConsensus() {
   if (node_ != nullptr) node_->Stop();
   // The transport first: its readers call into the cluster node.
+  if (lease_forwarder_ != nullptr) lease_forwarder_->Stop();
   if (transport_ != nullptr) transport_->Stop();
   if (cluster_node_ != nullptr) cluster_node_->Stop();
 }
@@ -246,6 +248,12 @@ Status EtcdServer::CreateCluster(std::vector<Member> members, const Member& me,
       if (m.id == id) m.client_urls = urls;
     }
   };
+  h.on_lease_renew = [this](MemberId from, const peer::LeaseRenew& r) {
+    lease_forwarder_->OnRequest(from, r);
+  };
+  h.on_lease_renew_result = [this](const peer::LeaseRenewResult& r) {
+    lease_forwarder_->OnResult(r);
+  };
   ETCDPP_ASSIGN_OR_RETURN(transport_, peer::Transport::Create(std::move(t), std::move(h)));
 
   ClusterNode::Options o;
@@ -268,6 +276,13 @@ Status EtcdServer::CreateCluster(std::vector<Member> members, const Member& me,
       std::move(o), log_.log.get(), sm_.get(),
       [this](raft::Message m) { transport_->Send(std::move(m)); });
   ctx_.node = cluster_node_.get();
+  lease_forwarder_ = std::make_unique<LeaseForwarder>(
+      cluster_node_.get(), transport_.get(), lessor_.get(),
+      std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms));
+  ctx_.forward_lease_renew = [f = lease_forwarder_.get()](
+                                 LeaseId id, std::function<void(Result<int64_t>)> done) {
+    f->Forward(id, std::move(done));
+  };
 
   cluster_start_.members.clear();
   for (const Member& m : members) cluster_start_.members.emplace_back(m.id, m.name);

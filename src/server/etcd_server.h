@@ -18,6 +18,7 @@
 #include "peer/transport.h"
 #include "server/cluster_node.h"
 #include "server/config.h"
+#include "server/lease_forwarder.h"
 #include "server/kv_state_machine.h"
 #include "server/node.h"
 #include "server/wal_log.h"
@@ -70,6 +71,8 @@ class EtcdServer {
   std::shared_ptr<MemberDirectory> directory_;
   // After cluster_node_: destroyed (and stopped) first, since its readers call into the node.
   std::unique_ptr<peer::Transport> transport_;
+  // Keep-alives on a follower, relayed to the leader. Uses transport_: destroyed before it.
+  std::unique_ptr<LeaseForwarder> lease_forwarder_;
   ApiContext ctx_;
   std::unique_ptr<grpc::Server> grpc_;
   bool started_ = false;

@@ -145,6 +145,20 @@ class ClusterTest(ClusterTestBase):
             out = m.etcdctl("get", "--prefix", "k").stdout.split()
             self.assertEqual(out, ["k0", "v0", "k1", "v1", "k2", "v2"], m.name)
 
+    def test_lease_keepalive_on_every_member(self):
+        # Only the leader renews leases; followers relay keep-alives to it.
+        out = self.members[1].etcdctl("lease", "grant", "30").stdout
+        lease = out.split()[1]
+        self.members[2].etcdctl("put", "--lease", lease, "leased", "v")
+        for m in self.members:
+            out = m.etcdctl("lease", "keep-alive", "--once", lease).stdout
+            self.assertIn("lease %s keepalived with TTL(30)" % lease, out, m.name)
+        self.members[0].etcdctl("lease", "revoke", lease)
+        for m in self.members:
+            out = m.etcdctl("lease", "keep-alive", "--once", lease, check=False)
+            self.assertIn("not found", out.stdout + out.stderr, m.name)
+            self.assertEqual(m.etcdctl("get", "leased").stdout, "", m.name)
+
     def test_leader_kill_under_writers_loses_no_acknowledged_write(self):
         old_leader_id = self.leader_id(self.members)
         leader = self.member_by_id(old_leader_id)

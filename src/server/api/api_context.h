@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "base/result.h"
 #include "mvcc/store.h"
 #include "server/config.h"
 #include "server/membership.h"
@@ -25,6 +26,9 @@ struct ApiContext {
   // Set in a multi-member cluster: the current member list, with the client URLs learnt from
   // the peers since start-up. Unset for a single member, whose list is `members`.
   std::function<std::vector<Member>()> member_list;
+  // Set in a multi-member cluster: renews a lease through the leader when this member's lessor
+  // is not the primary one. `done` gets the granted TTL (0: no such lease) or the error.
+  std::function<void(LeaseId, std::function<void(Result<int64_t>)>)> forward_lease_renew;
 
   // Sets cluster_id, member_id and raft_term as etcd does, and the given revision.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {

@@ -93,7 +93,21 @@ class KeepAliveHandler : public grpc::TypedStreamHandler<LeaseKeepAliveRequest> 
       case lease::Lessor::RenewOutcome::kExpired:
         return;  // answered by on_revoked
       case lease::Lessor::RenewOutcome::kNotPrimary:
-        // A single member is always the leader once started; a follower would forward.
+        if (ctx_->forward_lease_renew) {
+          // A follower: the leader renews, this stream relays its answer.
+          ctx_->forward_lease_renew(
+              LeaseId(req.id()), [state = state_, resp](Result<int64_t> ttl) mutable {
+                if (!ttl.ok()) {
+                  state->stream.Finish(ttl.status());
+                  return;
+                }
+                resp.set_ttl(*ttl);
+                (void)state->stream.Send(resp);
+                state->AnswerDone();
+              });
+          return;
+        }
+        // A single member is always the leader once started.
         state_->stream.Finish(api::Err(api::EtcdError::kNoLeader));
         return;
     }
