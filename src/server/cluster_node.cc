@@ -90,6 +90,12 @@ Status ClusterNode::Start(StartState state) {
   for (const auto& [id, name] : state.members) conf_state_.voters.push_back(id);
   const LogIndex applied = sm_->applied_index();
   if (state.bootstrap) {
+    if (applied.value() != 0) {
+      return FailedPrecondition("the state machine has applied index " +
+                                std::to_string(applied.value()) +
+                                " but the WAL is new or empty: the data dir lost its WAL; "
+                                "restore it or start this member from an empty data dir");
+    }
     // Every member writes the same configuration entries at indexes 1..n in term 1 and marks them
     // committed, so all members agree on the voters before the first election (etcd does the
     // same with its bootstrap ConfChange entries).
