@@ -22,8 +22,9 @@ using etcdserverpb::RangeResponse;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
 
-// Runs `read` on a fresh snapshot, now (serializable) or after the read barrier (linearizable),
-// and answers with its result.
+// Runs `read` on a fresh snapshot after the read barrier — everything committed applied
+// (linearizable) or everything acknowledged applied (serializable) — and answers with its
+// result.
 template <typename Resp, typename ReadFn>
 void ServeRead(const ApiContext* ctx, bool serializable, grpc::TypedResponder<Resp> responder,
                ReadFn read) {
@@ -41,18 +42,23 @@ void ServeRead(const ApiContext* ctx, bool serializable, grpc::TypedResponder<Re
     ctx->FillHeader(resp->mutable_header(), resp->header().revision());
     r.Reply(*resp);
   };
-  if (serializable) {
-    run(responder);
+  if (serializable && ctx->node->applied_index() >= ctx->node->acknowledged_index()) {
+    run(responder);  // the common case: nothing acknowledged is still committing
     return;
   }
   auto shared = std::make_shared<grpc::TypedResponder<Resp>>(std::move(responder));
-  ctx->node->ReadIndex([shared, run = std::move(run)](Status s) mutable {
+  auto on_barrier = [shared, run = std::move(run)](Status s) mutable {
     if (!s.ok()) {
       shared->Fail(api::ToClientStatus(s));
       return;
     }
     run(*shared);
-  });
+  };
+  if (serializable) {
+    ctx->node->ReadAcknowledged(std::move(on_barrier));
+  } else {
+    ctx->node->ReadIndex(std::move(on_barrier));
+  }
 }
 
 // etcd serves a read-only txn without raft; it is serializable only if every range in it is.

@@ -15,7 +15,7 @@ void RegisterMaintenanceService(grpc::Registry* registry, const ApiContext* ctx)
       *registry, "/etcdserverpb.Maintenance/Status",
       [ctx](grpc::CallContext&, StatusRequest&&, grpc::TypedResponder<StatusResponse> r) {
         StatusResponse resp;
-        ctx->FillHeader(resp.mutable_header(), ctx->store->current_rev());
+        ctx->FillHeader(resp.mutable_header(), ctx->store->acknowledged_rev());
         resp.set_version(std::string(kEtcdServerVersion));
         auto stats = ctx->env->Stats();
         if (stats.ok()) {
@@ -39,7 +39,7 @@ void RegisterMaintenanceService(grpc::Registry* registry, const ApiContext* ctx)
       *registry, "/etcdserverpb.Maintenance/Alarm",
       [ctx](grpc::CallContext&, AlarmRequest&&, grpc::TypedResponder<AlarmResponse> r) {
         AlarmResponse resp;
-        ctx->FillHeader(resp.mutable_header(), ctx->store->current_rev());
+        ctx->FillHeader(resp.mutable_header(), ctx->store->acknowledged_rev());
         r.Reply(resp);
       });
 }
