@@ -1,0 +1,167 @@
+"""Maintenance RPCs operators run with etcdctl: defrag, endpoint status, endpoint hashkv, and
+snapshot save / `etcdpp snapshot restore`. Bulk data goes in with python3-etcd3 (grpc C-core);
+the operations themselves are run with Debian's etcdctl (grpc-go), as an operator would."""
+import os
+import subprocess
+import unittest
+
+import etcd3
+
+import harness
+
+KEYS = 3000
+VALUE = b"v" * 2048
+
+
+def status(server):
+    return server.etcdctl_json("endpoint", "status")[0]["Status"]
+
+
+def hashkv(server, rev=0):
+    args = ["endpoint", "hashkv"] + (["--rev", str(rev)] if rev else [])
+    return server.etcdctl_json(*args)[0]["HashKV"]
+
+
+def all_kvs(client):
+    return sorted((m.key, v, m.mod_revision, m.create_revision, m.version)
+                  for v, m in client.get_all())
+
+
+class MaintenanceTest(harness.ServerTestCase):
+    def fill_and_churn(self, client):
+        """Writes KEYS keys of 2 KiB, deletes nine in ten, compacts: most pages become free."""
+        for i in range(KEYS):
+            client.put("/churn/%05d" % i, VALUE)
+        for i in range(KEYS):
+            if i % 10:
+                client.delete("/churn/%05d" % i)
+        client.put("/marker", "m")
+        current = client.get("/marker")[1].mod_revision
+        client.compact(current, physical=True)
+        return current
+
+    def test_defrag_shrinks_the_file_and_keeps_data_revisions_and_hash(self):
+        client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
+        compact_rev = self.fill_and_churn(client)
+        before = status(self.server)
+        kvs_before = all_kvs(client)
+        hash_before = hashkv(self.server)
+        self.assertEqual(hash_before["compact_revision"], compact_rev)
+        self.assertGreater(before["dbSize"], before["dbSizeInUse"])
+
+        r = self.server.etcdctl("defrag")
+        self.assertIn("Finished defragmenting etcd member[%s]" % self.server.url, r.stdout)
+
+        after = status(self.server)
+        self.assertLess(after["dbSize"], before["dbSize"] // 2, (before, after))
+        self.assertEqual(after["header"]["revision"], before["header"]["revision"])
+        self.assertEqual(all_kvs(client), kvs_before)
+        self.assertEqual(hashkv(self.server), hash_before)
+
+        # Still serving writes, and the defragmented file is what a restart opens.
+        client.put("/after", "defrag")
+        rev = client.get("/after")[1].mod_revision
+        self.assertEqual(rev, before["header"]["revision"] + 1)
+        hash_at_rev = hashkv(self.server, rev)
+        self.server.stop()
+        self.server.start()
+        client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
+        self.assertEqual(client.get("/after")[0], b"defrag")
+        after_restart = hashkv(self.server, rev)
+        self.assertEqual(after_restart["hash"], hash_at_rev["hash"])
+        self.assertEqual(after_restart["compact_revision"], hash_at_rev["compact_revision"])
+        self.assertEqual(len(all_kvs(client)), len(kvs_before) + 1)
+
+    def test_hashkv_errors_and_hash_are_those_of_etcd(self):
+        client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
+        for i in range(5):
+            client.put("k%d" % i, "v")
+        h = hashkv(self.server)
+        # Never compacted: etcd reports compact_revision -1 (omitted from JSON when 0).
+        self.assertEqual(h["compact_revision"], -1)
+        self.assertEqual(h["header"]["revision"], 6)
+        # The same revision hashes the same whatever is written later.
+        at3 = hashkv(self.server, 3)["hash"]
+        client.put("k9", "later")
+        self.assertEqual(hashkv(self.server, 3)["hash"], at3)
+        self.assertNotEqual(hashkv(self.server)["hash"], at3)
+        r = self.server.etcdctl("endpoint", "hashkv", "--rev", "100", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("required revision is a future revision", r.stderr)
+        client.compact(4, physical=True)
+        r = self.server.etcdctl("endpoint", "hashkv", "--rev", "2", check=False)
+        self.assertIn("required revision has been compacted", r.stderr)
+        self.assertEqual(hashkv(self.server)["compact_revision"], 4)
+        # Whole-database Hash (etcd's testing aid): stable while nothing is written, changed
+        # by a write.
+        h1 = client.hash()
+        self.assertEqual(client.hash(), h1)
+        client.put("k10", "v")
+        self.assertNotEqual(client.hash(), h1)
+
+    def test_snapshot_save_then_restore_serves_the_same_keys_as_a_new_member(self):
+        client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
+        for i in range(500):
+            client.put("/snap/%04d" % i, "value-%d" % i)
+        client.delete("/snap/0007")
+        lease = client.lease(3600)
+        client.put("/leased", "x", lease=lease)
+        expected = all_kvs(client)
+        rev = client.get("/leased")[1].mod_revision
+        path = os.path.join(self.server.tmp, "backup.db")
+        # Writes go on while the snapshot streams; the snapshot is one consistent state.
+        r = self.server.etcdctl("snapshot", "save", path, timeout=60)
+        self.assertIn("Snapshot saved at %s" % path, r.stdout)
+        self.assertEqual(os.path.getsize(path) % 512, 32, "etcd's trailing sha256")
+
+        restored = harness.Server(name="restored")
+        self.addCleanup(restored.cleanup)
+        peer = "http://127.0.0.1:%d" % restored.peer_port
+        r = subprocess.run([harness.ETCDPP_BIN, "snapshot", "restore", path,
+                            "--data-dir", restored.data_dir, "--name", "restored",
+                            "--initial-cluster", "restored=" + peer,
+                            "--initial-advertise-peer-urls", peer],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # A second restore into the same dir is refused, as etcdctl does.
+        again = subprocess.run([harness.ETCDPP_BIN, "snapshot", "restore", path,
+                                "--data-dir", restored.data_dir, "--name", "restored",
+                                "--initial-cluster", "restored=" + peer,
+                                "--initial-advertise-peer-urls", peer],
+                               capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(again.returncode, 0)
+        self.assertIn("exists", again.stderr)
+
+        restored.start()
+        c2 = etcd3.client(host="127.0.0.1", port=restored.client_port, timeout=10)
+        self.assertEqual(all_kvs(c2), expected)
+        self.assertEqual(hashkv(restored, rev)["hash"], hashkv(self.server, rev)["hash"])
+        self.assertNotEqual(status(restored)["header"]["member_id"],
+                            status(self.server)["header"]["member_id"])
+        self.assertEqual(status(restored)["header"]["revision"], rev)
+        # The lease came along (its keys too): its TTL still runs on the new member.
+        ttl = restored.etcdctl_json("lease", "timetolive", "%x" % lease.id)
+        self.assertGreater(ttl["ttl"], 0, ttl)
+        c2.put("/after-restore", "y")
+        self.assertEqual(c2.get("/after-restore")[1].mod_revision, rev + 1)
+
+    def test_snapshot_of_a_corrupt_transfer_is_refused_by_restore(self):
+        client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
+        client.put("k", "v")
+        path = os.path.join(self.server.tmp, "backup.db")
+        self.server.etcdctl("snapshot", "save", path, timeout=60)
+        with open(path, "r+b") as f:
+            f.seek(64)
+            b = f.read(1)
+            f.seek(64)
+            f.write(bytes([b[0] ^ 0xff]))
+        r = subprocess.run([harness.ETCDPP_BIN, "snapshot", "restore", path, "--data-dir",
+                            os.path.join(self.server.tmp, "bad")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("expected sha256", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.server.tmp, "bad")))
+
+
+if __name__ == "__main__":
+    unittest.main()
