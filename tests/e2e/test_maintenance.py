@@ -3,6 +3,8 @@ snapshot save / `etcdpp snapshot restore`. Bulk data goes in with python3-etcd3 
 the operations themselves are run with Debian's etcdctl (grpc-go), as an operator would."""
 import os
 import subprocess
+import threading
+import time
 import unittest
 
 import etcd3
@@ -71,6 +73,71 @@ class MaintenanceTest(harness.ServerTestCase):
         self.assertEqual(after_restart["hash"], hash_at_rev["hash"])
         self.assertEqual(after_restart["compact_revision"], hash_at_rev["compact_revision"])
         self.assertEqual(len(all_kvs(client)), len(kvs_before) + 1)
+
+    def test_defrag_under_concurrent_writes_reads_and_a_watch(self):
+        port = self.server.client_port
+        client = etcd3.client(host="127.0.0.1", port=port, timeout=10)
+        for i in range(300):
+            client.put("/old/%04d" % i, VALUE)
+        client.delete_prefix("/old/")
+        events, cancel = client.watch_prefix("/c/")
+        seen = []
+        watcher = threading.Thread(target=lambda: [seen.append(e.key) for e in events])
+        watcher.start()
+        stop = threading.Event()
+        acked, errors = [], []
+
+        def writer(w):
+            c = etcd3.client(host="127.0.0.1", port=port, timeout=30)
+            i = 0
+            while not stop.is_set() and i < 20000:  # bounded
+                key = "/c/w%d/%06d" % (w, i)
+                try:
+                    c.put(key, "x" * 100)
+                    acked.append(key.encode())
+                except Exception as e:  # noqa: BLE001 - any failure is a test failure
+                    errors.append("put %s: %r" % (key, e))
+                    return
+                i += 1
+
+        def reader():
+            c = etcd3.client(host="127.0.0.1", port=port, timeout=30)
+            last = 0
+            while not stop.is_set():
+                try:
+                    n = len(list(c.get_prefix("/c/", keys_only=True)))
+                except Exception as e:  # noqa: BLE001
+                    errors.append("range: %r" % (e,))
+                    return
+                if n < last:
+                    errors.append("range went back from %d to %d keys" % (last, n))
+                last = n
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(2)]
+        threads.append(threading.Thread(target=reader))
+        for t in threads:
+            t.start()
+        try:
+            for k in range(3):
+                # Each defrag starts while writes are flowing (bounded wait for some progress).
+                deadline = time.monotonic() + 20
+                while len(acked) < 20 * (k + 1) and not errors and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                self.server.etcdctl("defrag", timeout=60)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertGreater(len(acked), 0)
+        got = set(k for _, k in [(v, m.key) for v, m in client.get_prefix("/c/", keys_only=True)])
+        self.assertEqual(got, set(acked))
+        deadline = time.monotonic() + 20
+        while len(seen) < len(acked) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cancel()
+        watcher.join(timeout=10)
+        self.assertEqual(sorted(seen), sorted(acked), "every acknowledged put reached the watch")
 
     def test_hashkv_errors_and_hash_are_those_of_etcd(self):
         client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
