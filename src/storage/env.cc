@@ -171,7 +171,7 @@ Result<WriteTxn> Env::BeginWrite() {
 Status Env::Defragment() {
   CHECK(!options_.read_only) << "defragmenting a read-only env " << options_.path;
   // From here on no write transaction runs: the copy is the final state of the old file.
-  std::lock_guard writer(writer_mu_);
+  std::unique_lock writer(writer_mu_);
   std::shared_ptr<Handle> old = Current();
   const std::string tmp = options_.path + std::string(kDefragTempSuffix);
   const std::string tmp_lock = tmp + "-lock";
@@ -217,7 +217,11 @@ Status Env::Defragment() {
     current_ = std::move(fresh);
   }
   ::unlink(tmp_lock.c_str());  // the open environment keeps its (now nameless) lock file
-  return FsyncDir(ParentDir(options_.path));
+  Status synced = FsyncDir(ParentDir(options_.path));
+  // Writers may go on; closing the old environment (unmapping it) is not their business.
+  writer.unlock();
+  old.reset();
+  return synced;
 }
 
 Status Env::CopyCompact(const std::string& dest_path) const {
