@@ -139,6 +139,37 @@ class MaintenanceTest(harness.ServerTestCase):
         watcher.join(timeout=10)
         self.assertEqual(sorted(seen), sorted(acked), "every acknowledged put reached the watch")
 
+    def test_kill9_at_any_moment_of_a_defrag_leaves_a_valid_database(self):
+        client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
+        for batch in range(30):  # 3000 keys of 2 KiB, 100 per txn
+            client.transaction(compare=[], failure=[], success=[
+                client.transactions.put("/k/%05d" % (batch * 100 + i), VALUE)
+                for i in range(100)])
+        client.delete_prefix("/k/0")
+        client.put("/marker", "m")
+        rev = client.get("/marker")[1].mod_revision
+        client.compact(rev, physical=True)
+        expected = hashkv(self.server)
+        count = len(all_kvs(client))
+        db = os.path.join(self.server.data_dir, "member", "snap", "db")
+        # Kill points spread from "before the copy started" to "after the swap".
+        for delay in (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5):
+            defrag = subprocess.Popen(
+                [harness.ETCDCTL_BIN, "--endpoints", self.server.url, "defrag"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=dict(os.environ, ETCDCTL_API="3"))
+            time.sleep(delay)  # where the kill lands; any outcome must be correct
+            self.server.kill9()
+            defrag.wait(timeout=30)
+            self.server.start()
+            self.assertFalse(os.path.exists(db + ".tmp"), "leftover removed at start")
+            got = hashkv(self.server)
+            self.assertEqual((got["hash"], got["compact_revision"], got["header"]["revision"]),
+                             (expected["hash"], expected["compact_revision"],
+                              expected["header"]["revision"]), "kill after %ss" % delay)
+            client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
+            self.assertEqual(len(all_kvs(client)), count)
+
     def test_hashkv_errors_and_hash_are_those_of_etcd(self):
         client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
         for i in range(5):
