@@ -261,5 +261,22 @@ class MaintenanceTest(harness.ServerTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.server.tmp, "bad")))
 
 
+class MaintenanceOverTlsTest(harness.ServerTestCase):
+    """The reference scenario's set-up: https, client certificates required."""
+    TLS = True
+
+    def test_defrag_hashkv_and_snapshot_save_with_client_certificates(self):
+        for i in range(50):
+            self.server.etcdctl("put", "k%02d" % i, "v" * 1000)
+        before = hashkv(self.server)
+        r = self.server.etcdctl("defrag")
+        self.assertIn("Finished defragmenting etcd member", r.stdout)
+        self.assertEqual(hashkv(self.server)["hash"], before["hash"])
+        path = os.path.join(self.server.tmp, "tls-backup.db")
+        r = self.server.etcdctl("snapshot", "save", path, timeout=60)
+        self.assertIn("Snapshot saved at %s" % path, r.stdout)
+        self.assertEqual(os.path.getsize(path) % 512, 32)
+
+
 if __name__ == "__main__":
     unittest.main()
