@@ -125,7 +125,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   RegisterKvService(registry.get(), &s->ctx_, &s->applier_);
   ConnectLessor(s->lessor_.get(), &s->ctx_);
   RegisterLeaseService(registry.get(), &s->ctx_, s->lessor_.get());
-  RegisterMaintenanceService(registry.get(), &s->ctx_);
+  RegisterMaintenanceService(registry.get(), &s->ctx_, s->maintenance_jobs_.get());
   RegisterClusterService(registry.get(), &s->ctx_);
   RegisterHttpEndpoints(registry.get(), &s->ctx_);
 
@@ -169,6 +169,7 @@ void EtcdServer::Stop() {
   if (!started_) return;
   started_ = false;
   grpc_->Stop(std::chrono::seconds(2));
+  maintenance_jobs_->Stop();
   lessor_->Stop();
   node_->Stop();
   spdlog::info("stopped member {:x}", node_->member_id().value());

@@ -14,6 +14,7 @@
 #include "lease/lessor.h"
 #include "mvcc/store.h"
 #include "server/api/api_context.h"
+#include "server/api/maintenance_service.h"
 #include "server/config.h"
 #include "server/kv_state_machine.h"
 #include "server/node.h"
@@ -53,6 +54,8 @@ class EtcdServer {
   std::unique_ptr<Node> node_;
   ApiContext ctx_;
   std::unique_ptr<grpc::Server> grpc_;
+  // Last: its threads (Defragment, Snapshot, …) use the store and the env, so it goes first.
+  std::unique_ptr<MaintenanceJobs> maintenance_jobs_ = std::make_unique<MaintenanceJobs>();
   bool started_ = false;
 };
 
