@@ -6,8 +6,10 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "cmd/flags.h"
+#include "cmd/snapshot_restore.h"
 #include "server/etcd_server.h"
 
 extern char** environ;
@@ -32,6 +34,10 @@ void SetUpLogging(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `etcdpp snapshot restore …`: the operator tool etcd keeps in etcdctl (cmd/snapshot_restore.h).
+  if (argc >= 2 && std::string(argv[1]) == "snapshot") {
+    return etcdpp::cmd::RunSnapshotCommand(std::vector<std::string>(argv + 2, argv + argc));
+  }
   auto parsed = etcdpp::cmd::ParseCommandLine(argc, argv, etcdpp::cmd::EnvironmentMap(environ));
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\n", parsed.status().message().c_str());

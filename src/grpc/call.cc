@@ -59,7 +59,18 @@ bool CallState::ReplyUnary(std::string message) {
   if (finished) return false;
   finished = true;
   headers_sent = true;
-  writer.SendResponse(200, {kContentType}, EncodeMessage(message), StatusTrailers(Status::Ok()));
+  std::vector<std::string> body;
+  body.push_back(EncodeMessage(message));
+  writer.SendResponse(200, {kContentType}, std::move(body), StatusTrailers(Status::Ok()));
+  return true;
+}
+
+bool CallState::ReplyUnaryFramed(std::vector<std::string> framed) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (finished) return false;
+  finished = true;
+  headers_sent = true;
+  writer.SendResponse(200, {kContentType}, std::move(framed), StatusTrailers(Status::Ok()));
   return true;
 }
 
@@ -78,6 +89,12 @@ UnaryResponder::~UnaryResponder() {
 void UnaryResponder::Reply(std::string response) {
   if (state_ == nullptr) return;
   state_->ReplyUnary(std::move(response));
+  state_.reset();
+}
+
+void UnaryResponder::ReplyFramed(std::vector<std::string> framed) {
+  if (state_ == nullptr) return;
+  state_->ReplyUnaryFramed(std::move(framed));
   state_.reset();
 }
 

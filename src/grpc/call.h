@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "base/status.h"
 #include "http/stream.h"
@@ -82,6 +83,11 @@ class UnaryResponder {
 
   // Sends one response message (serialized) and grpc-status 0.
   void Reply(std::string response);
+  // Like Reply, for a message the caller already framed: the concatenation of `framed` is the
+  // 5-byte prefix (MessagePrefix in grpc/framing.h) followed by the serialized message. The
+  // buffers are moved to the HTTP/2 stream as they are, so a large response built in place
+  // (base/chunked_buffer.h) is not copied again before it is framed and encrypted.
+  void ReplyFramed(std::vector<std::string> framed);
   // Sends a trailers-only error. REQUIRES: !status.ok() (an OK status replies an empty message).
   void Fail(const Status& status);
   // The call's context; valid while this responder lives. REQUIRES: valid().
@@ -173,6 +179,7 @@ struct CallState {
   bool FinishCall(const Status& status);
   Status SendMessage(std::string message);
   bool ReplyUnary(std::string message);
+  bool ReplyUnaryFramed(std::vector<std::string> framed);
 };
 
 }  // namespace etcdpp::grpc

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "base/check.h"
+
 namespace etcdpp::grpc {
 
 void AppendMessage(std::string_view message, std::string* out) {
@@ -12,6 +14,19 @@ void AppendMessage(std::string_view message, std::string* out) {
                                       static_cast<char>(len >> 8), static_cast<char>(len)};
   out->append(prefix, kMessagePrefixBytes);
   out->append(message);
+}
+
+Status SendTooLarge(size_t message_bytes) {
+  return ResourceExhausted("grpc: trying to send message larger than max (" +
+                           std::to_string(message_bytes) + " vs. " +
+                           std::to_string(kMaxSendMessageBytes) + ")");
+}
+
+std::string MessagePrefix(size_t message_bytes) {
+  CHECK(message_bytes <= kMaxSendMessageBytes) << message_bytes;
+  uint32_t len = static_cast<uint32_t>(message_bytes);
+  return std::string{0, static_cast<char>(len >> 24), static_cast<char>(len >> 16),
+                     static_cast<char>(len >> 8), static_cast<char>(len)};
 }
 
 std::string EncodeMessage(std::string_view message) {

@@ -18,6 +18,18 @@ namespace etcdpp::grpc {
 // Length prefix: 1 byte "compressed" flag + 4 bytes big-endian length.
 constexpr size_t kMessagePrefixBytes = 5;
 
+// Largest message a server sends, as grpc-go's server in etcd 3.4 (grpc.MaxSendMsgSize(
+// math.MaxInt32)): a larger response fails with SendTooLarge instead of reaching the client.
+constexpr size_t kMaxSendMessageBytes = 0x7fffffff;
+
+// The status etcd (grpc-go) answers for a response of message_bytes > kMaxSendMessageBytes:
+// ResourceExhausted "grpc: trying to send message larger than max (N vs. 2147483647)".
+Status SendTooLarge(size_t message_bytes);
+
+// The 5-byte prefix of an uncompressed message of message_bytes bytes.
+// REQUIRES: message_bytes ≤ kMaxSendMessageBytes.
+std::string MessagePrefix(size_t message_bytes);
+
 // Returns prefix + message (uncompressed).
 std::string EncodeMessage(std::string_view message);
 // Appends prefix + message to *out.

@@ -121,3 +121,21 @@ TEST(Base64Test, RoundTripPaddedAndUnpadded) {
 
 }  // namespace
 }  // namespace etcdpp::grpc
+
+namespace etcdpp::grpc {
+namespace {
+
+TEST(FramingTest, MessagePrefixMatchesEncodeMessage) {
+  std::string m(70000, 'm');
+  EXPECT_EQ(MessagePrefix(m.size()) + m, EncodeMessage(m));
+  EXPECT_EQ(MessagePrefix(kMaxSendMessageBytes), std::string("\0\x7f\xff\xff\xff", 5));
+}
+
+TEST(FramingTest, SendTooLargeIsGrpcGosError) {
+  Status s = SendTooLarge(2147483648u);
+  EXPECT_EQ(s.code(), Code::kResourceExhausted);
+  EXPECT_EQ(s.message(), "grpc: trying to send message larger than max (2147483648 vs. 2147483647)");
+}
+
+}  // namespace
+}  // namespace etcdpp::grpc

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "base/chunked_buffer.h"
 #include "grpc/framing.h"
 #include "grpc/testing/h2_test_client.h"
 
@@ -45,6 +46,13 @@ class ProbeHandler : public StreamHandler {
   std::shared_ptr<StreamProbe> p_;
 };
 
+// A message of n bytes that shows where each byte sits.
+std::string FramedMessage(size_t n) {
+  std::string m(n, '\0');
+  for (size_t i = 0; i < n; ++i) m[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return m;
+}
+
 class GrpcServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(ServerOptions()); }
@@ -68,6 +76,14 @@ class GrpcServerTest : public ::testing::Test {
       parked_count_++;
     });
     reg->AddUnary("/t.S/Drop", [](CallContext&, std::string, UnaryResponder) {});
+    // Replies with FramedMessage(n) built in 100,000-byte chunks, n given as the request.
+    reg->AddUnary("/t.S/Framed", [](CallContext&, std::string req, UnaryResponder r) {
+      std::string message = FramedMessage(std::stoul(req));
+      ChunkedBuffer out(100000);
+      out.Append(MessagePrefix(message.size()));
+      out.Append(message);
+      r.ReplyFramed(std::move(out).Release());
+    });
     reg->AddStream("/t.S/Stream", [this](CallContext&, ServerStream s) {
       probe_->stream = s;
       probe_->started = true;
@@ -310,6 +326,37 @@ TEST_F(GrpcServerTest, ClientThatNeverReadsHitsTheSendBound) {
   EXPECT_EQ(last.code(), Code::kResourceExhausted);
   EXPECT_LE(sent, http::kMaxStreamPendingBytes + chunk.size() + 65535);
   EXPECT_TRUE(s.IsDone());
+}
+
+TEST_F(GrpcServerTest, FramedReplyInChunksArrivesAsOneMessage) {
+  auto c = H2TestClient::Connect(port_);
+  // 3 MiB: larger than the client's 1 MiB window and kMaxStreamPendingBytes is irrelevant to a
+  // unary reply; an empty message and one smaller than a chunk too.
+  for (size_t n : {size_t{0}, size_t{99}, size_t{3 << 20}}) {
+    StreamResult r = c->Unary("/t.S/Framed", std::to_string(n));
+    ASSERT_EQ(r.Messages().size(), 1u) << n;
+    EXPECT_TRUE(r.Messages()[0] == FramedMessage(n)) << n;
+    EXPECT_EQ(r.Trailer("grpc-status"), "0");
+  }
+}
+
+// A unary response larger than kMaxStreamPendingBytes is still sent whole (it is one response)
+// and flow control paces it: a client that stops granting credit gets no more than its window,
+// and resetting the stream ends the call with the connection still usable.
+TEST_F(GrpcServerTest, LargeFramedReplyToAClientThatStopsReading) {
+  H2TestClient::Options o;
+  o.initial_window = 65535;
+  o.auto_window_update = false;
+  auto c = H2TestClient::Connect(port_, o);
+  int32_t id = c->Start("/t.S/Framed");
+  c->Send(id, EncodeMessage(std::to_string(http::kMaxStreamPendingBytes + (1 << 20))), true);
+  ASSERT_TRUE(c->PumpUntil([&] { return c->result(id).data.size() >= 65535; }));
+  EXPECT_EQ(c->result(id).data.size(), 65535u);
+  c->Reset(id);
+  auto c2 = H2TestClient::Connect(port_);
+  StreamResult r = c2->Unary("/t.S/Framed", std::to_string(http::kMaxStreamPendingBytes + 7));
+  ASSERT_EQ(r.Messages().size(), 1u);
+  EXPECT_TRUE(r.Messages()[0] == FramedMessage(http::kMaxStreamPendingBytes + 7));
 }
 
 TEST_F(GrpcServerTest, PlainHttpOverHttp2GoesToTheRouter) {

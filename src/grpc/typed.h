@@ -16,8 +16,10 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "grpc/call.h"
+#include "grpc/framing.h"
 
 namespace etcdpp::grpc {
 
@@ -27,14 +29,26 @@ class TypedResponder {
   TypedResponder() = default;
   explicit TypedResponder(UnaryResponder raw) : raw_(std::move(raw)) {}
 
+  // Serializes the response once, straight behind its gRPC prefix, and hands that buffer to the
+  // transport. A response over kMaxSendMessageBytes fails as grpc-go's server fails it.
   void Reply(const Resp& response) {
-    std::string bytes;
-    if (!response.SerializeToString(&bytes)) {
-      raw_.Fail(Internal("grpc: error marshalling response"));
+    size_t size = response.ByteSizeLong();
+    if (size > kMaxSendMessageBytes) {
+      raw_.Fail(SendTooLarge(size));
       return;
     }
-    raw_.Reply(std::move(bytes));
+    std::string framed = MessagePrefix(size);
+    framed.resize(kMessagePrefixBytes + size);
+    // ByteSizeLong() above cached the sizes this relies on.
+    response.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(framed.data()) +
+                                             kMessagePrefixBytes);
+    std::vector<std::string> one;
+    one.push_back(std::move(framed));
+    raw_.ReplyFramed(std::move(one));
   }
+  // Sends a response the caller encoded itself. REQUIRES: the concatenation of `framed` is
+  // MessagePrefix(n) followed by n bytes that parse as Resp (see UnaryResponder::ReplyFramed).
+  void ReplyFramed(std::vector<std::string> framed) { raw_.ReplyFramed(std::move(framed)); }
   // REQUIRES: !status.ok().
   void Fail(const Status& status) { raw_.Fail(status); }
   CallContext& context() const { return raw_.context(); }

@@ -99,10 +99,12 @@ void StreamWriter::Finish(Headers trailers) const {
   });
 }
 
-void StreamWriter::SendResponse(int status, Headers headers, std::string data,
+void StreamWriter::SendResponse(int status, Headers headers, std::vector<std::string> data,
                                 Headers trailers) const {
   if (!shared_ || shared_->closed.load()) return;
-  shared_->pending_bytes.fetch_add(data.size());
+  size_t bytes = 0;
+  for (const auto& piece : data) bytes += piece.size();
+  shared_->pending_bytes.fetch_add(bytes);
   OnSessionLoop(shared_, [status, headers = std::move(headers), data = std::move(data),
                           trailers = std::move(trailers)](Http2Session& s, int32_t id) mutable {
     s.WriterRespond(id, status, std::move(headers), std::move(data), std::move(trailers));
@@ -553,10 +555,10 @@ void Http2Session::WriterFinish(int32_t id, Headers trailers) {
   Kick();
 }
 
-void Http2Session::WriterRespond(int32_t id, int status, Headers headers, std::string data,
-                                 Headers trailers) {
+void Http2Session::WriterRespond(int32_t id, int status, Headers headers,
+                                 std::vector<std::string> data, Headers trailers) {
   WriterSendHeaders(id, status, std::move(headers), false);
-  WriterSendData(id, std::move(data));
+  for (auto& piece : data) WriterSendData(id, std::move(piece));
   WriterFinish(id, std::move(trailers));
 }
 

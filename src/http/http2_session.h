@@ -47,7 +47,8 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   void WriterSendData(int32_t id, std::string data);
   void WriterFinish(int32_t id, Headers trailers);
   void WriterReset(int32_t id, uint32_t error_code);
-  void WriterRespond(int32_t id, int status, Headers headers, std::string data, Headers trailers);
+  void WriterRespond(int32_t id, int status, Headers headers, std::vector<std::string> data,
+                     Headers trailers);
 
   size_t open_streams() const { return streams_.size(); }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/types.h"
 #include "net/connection.h"
@@ -74,8 +75,12 @@ class StreamWriter {
   void Finish(Headers trailers) const;
   // Sends headers that end the stream at once (trailers-only gRPC errors, empty responses).
   void SendHeadersAndEnd(int status, Headers headers) const;
-  // SendHeaders + SendData + Finish as one hop to the loop (a unary response).
-  void SendResponse(int status, Headers headers, std::string data, Headers trailers) const;
+  // SendHeaders + SendData + Finish as one hop to the loop (a unary response). The body is the
+  // concatenation of `data`; each piece is queued as it is (moved, not copied) and freed as soon
+  // as HTTP/2 flow control has taken it, so a large body built in pieces leaves memory while the
+  // client reads it. Accepted whatever kMaxStreamPendingBytes says: it is one response.
+  void SendResponse(int status, Headers headers, std::vector<std::string> data,
+                    Headers trailers) const;
   // Resets the stream with an HTTP/2 error code (NGHTTP2_CANCEL = 8, INTERNAL_ERROR = 2).
   void Reset(uint32_t error_code) const;
 

@@ -237,6 +237,7 @@ Result<std::unique_ptr<Store>> Store::Open(storage::Env* env) {
   ETCDPP_ASSIGN_OR_RETURN(int64_t index, ReadMeta(r, s->meta_db_, kMetaConsistentIndex, 0));
   r = storage::ReadTxn();
   s->current_rev_ = cur;
+  s->acknowledged_rev_ = cur;
   s->compact_rev_ = compact;
   s->finished_compact_rev_ = finished;
   s->consistent_index_ = static_cast<uint64_t>(index);
@@ -621,6 +622,13 @@ void WriteBatch::SetConsistentIndex(LogIndex index, Term term) {
   dirty_meta_ = true;
 }
 
+void WriteBatch::Acknowledge() {
+  CHECK(!txn_open_) << "Acknowledge while a TxnWrite is open";
+  if (store_->acknowledged_rev_.load(std::memory_order_relaxed) < current_rev_) {
+    store_->acknowledged_rev_.store(current_rev_, std::memory_order_release);
+  }
+}
+
 Status WriteBatch::Commit() {
   CHECK(!txn_open_) << "Commit while a TxnWrite is open";
   const Store& s = *store_;
@@ -641,6 +649,7 @@ Status WriteBatch::Commit() {
                                     EncodeInt64(static_cast<int64_t>(consistent_term_.value()))));
   }
   ETCDPP_RETURN_IF_ERROR(txn_.Commit());
+  Acknowledge();
   store_->current_rev_.store(current_rev_, std::memory_order_release);
   store_->compact_rev_.store(compact_rev_, std::memory_order_release);
   store_->finished_compact_rev_.store(finished_compact_rev_, std::memory_order_release);

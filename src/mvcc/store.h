@@ -227,6 +227,11 @@ class WriteBatch {
   // Stored by Commit() in the same LMDB transaction as the data.
   void SetConsistentIndex(LogIndex index, Term term);
 
+  // Declares the batch's revisions final before its commit: clients may be told about them
+  // now (see Store::acknowledged_rev()). REQUIRES: no TxnWrite open; the batch must then be
+  // committed or the write path stopped.
+  void Acknowledge();
+
   // Commits everything; afterwards new ReadViews see it and the Store's cached numbers are
   // updated. After a failed commit nothing of the batch is visible.
   Status Commit();
@@ -267,6 +272,10 @@ class Store {
 
   // Values as of the last commit (atomics; any thread). A ReadView has its own exact values.
   int64_t current_rev() const { return current_rev_.load(std::memory_order_acquire); }
+  // The newest revision a client may already have been told about; ≥ current_rev(). It runs
+  // ahead while an acknowledged batch commits: a watch created then starts after it, as it
+  // would have had the commit finished.
+  int64_t acknowledged_rev() const { return acknowledged_rev_.load(std::memory_order_acquire); }
   int64_t compact_rev() const { return compact_rev_.load(std::memory_order_acquire); }
   int64_t finished_compact_rev() const {
     return finished_compact_rev_.load(std::memory_order_acquire);
@@ -286,6 +295,7 @@ class Store {
   storage::Env* env_;
   storage::Dbi rev_db_, key_db_, keyrev_db_, meta_db_, lease_keys_db_;
   std::atomic<int64_t> current_rev_{kInitialRevision};
+  std::atomic<int64_t> acknowledged_rev_{kInitialRevision};
   std::atomic<int64_t> compact_rev_{kNeverCompacted};
   std::atomic<int64_t> finished_compact_rev_{kNeverCompacted};
   std::atomic<uint64_t> consistent_index_{0};

@@ -63,6 +63,27 @@ TEST(StoreTest, RevisionsVersionsAndGenerationsFollowEtcd) {
   EXPECT_EQ(ts.Range("a", {}, {.rev = 3})->rev, 6);
 }
 
+// Acknowledge() publishes a batch's revisions before its commit; reads still see only what is
+// committed.
+TEST(StoreTest, AcknowledgedRevisionRunsAheadOfTheCommit) {
+  TempStore ts;
+  ts.Put("a", "1");
+  auto b = ts.store().Write();
+  ASSERT_TRUE(b.ok());
+  TxnWrite t = b->BeginTxn();
+  ASSERT_TRUE(t.Put("a", "2", LeaseId(0)).ok());
+  t.End();
+  b->Acknowledge();
+  EXPECT_EQ(ts.store().acknowledged_rev(), 3);
+  EXPECT_EQ(ts.store().current_rev(), 2);
+  EXPECT_EQ(ts.Range("a")->kvs[0].value, "1");
+  ASSERT_TRUE(b->Commit().ok());
+  EXPECT_EQ(ts.store().current_rev(), 3);
+  EXPECT_EQ(ts.store().acknowledged_rev(), 3);
+  ts.Put("b", "1");  // a commit without Acknowledge() raises it too
+  EXPECT_EQ(ts.store().acknowledged_rev(), 4);
+}
+
 TEST(StoreTest, DeleteOfNothingDoesNotBumpTheRevision) {
   TempStore ts;
   ts.Put("a", "1");

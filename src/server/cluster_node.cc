@@ -153,6 +153,7 @@ Status ClusterNode::Start(StartState state) {
 
   term_.store(hard_state_.term.value(), std::memory_order_release);
   applied_.store(applied.value(), std::memory_order_release);
+  acknowledged_.store(applied.value(), std::memory_order_release);
   committed_.store(hard_state_.commit.value(), std::memory_order_release);
   started_ = true;
   raft_thread_ = std::thread([this] { RaftThreadMain(); });
@@ -260,6 +261,30 @@ void ClusterNode::ReadIndex(ReadCallback done) {
     return;
   }
   raft_cv_.notify_one();
+}
+
+void ClusterNode::ReadAcknowledged(ReadCallback done) {
+  uint64_t index = acknowledged_.load(std::memory_order_acquire);
+  if (applied_.load(std::memory_order_acquire) >= index) {
+    done(Status::Ok());
+    return;
+  }
+  Status refuse;
+  {
+    std::lock_guard lock(mu_);
+    // Re-check under the lock: the apply thread releases waiters under it after raising applied_.
+    if (applied_.load(std::memory_order_acquire) < index) {
+      if (stopping_) {
+        refuse = api::Err(api::EtcdError::kStopped);
+      } else if (!write_path_error_.ok()) {
+        refuse = write_path_error_;  // what is acknowledged may never become visible
+      } else {
+        read_waiters_.emplace(index, std::move(done));
+        return;
+      }
+    }
+  }
+  done(refuse);
 }
 
 void ClusterNode::RaftThreadMain() {
@@ -526,7 +551,6 @@ void ClusterNode::ExpireRequests(Clock::time_point now) {
 
 void ClusterNode::ApplyThreadMain() {
   std::vector<raft::Entry> batch;
-  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
   std::vector<ReadCallback> reads;
   for (;;) {
     {
@@ -549,9 +573,12 @@ void ClusterNode::ApplyThreadMain() {
         to_apply_.pop_front();
       }
     }
-    std::vector<std::pair<uint64_t, ApplyResult>> results;
-    Status s = sm_->ApplyBatch(batch, [&](uint64_t id, ApplyResult&& r) {
-      results.emplace_back(id, std::move(r));
+    const uint64_t last = batch.back().index.value();
+    Status s = sm_->ApplyBatch(batch, [&](StateMachine::Results&& results) {
+      // Raised first, so that a read a client starts after seeing its answer waits for the
+      // commit that makes the write visible.
+      acknowledged_.store(last, std::memory_order_release);
+      Acknowledge(std::move(results));
     });
     if (!s.ok()) {
       SetWritePathError(s);
@@ -559,24 +586,31 @@ void ClusterNode::ApplyThreadMain() {
       for (auto& cb : reads) cb(s);
       return;
     }
-    applied_.store(batch.back().index.value(), std::memory_order_release);
+    applied_.store(last, std::memory_order_release);
     {
       std::lock_guard lock(mu_);
-      for (auto& [id, r] : results) {
-        auto it = waits_.find(id);
-        if (it == waits_.end()) continue;  // proposed elsewhere, or already failed
-        completions.emplace_back(std::move(it->second), std::move(r));
-        waits_.erase(it);
-      }
-      auto end = read_waiters_.upper_bound(batch.back().index.value());
+      auto end = read_waiters_.upper_bound(last);
       for (auto it = read_waiters_.begin(); it != end; ++it) reads.push_back(std::move(it->second));
       read_waiters_.erase(read_waiters_.begin(), end);
     }
-    for (auto& [cb, r] : completions) cb(std::move(r));
     for (auto& cb : reads) cb(Status::Ok());
-    completions.clear();
     reads.clear();
   }
+}
+
+void ClusterNode::Acknowledge(StateMachine::Results&& results) {
+  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
+  completions.reserve(results.size());
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, r] : results) {
+      auto it = waits_.find(id);
+      if (it == waits_.end()) continue;  // proposed elsewhere, or already failed
+      completions.emplace_back(std::move(it->second), std::move(r));
+      waits_.erase(it);
+    }
+  }
+  for (auto& [cb, r] : completions) cb(std::move(r));
 }
 
 void ClusterNode::FailWaits(const Status& status) {

@@ -111,6 +111,7 @@ class ClusterNode : public Consensus {
   // Consensus.
   void Propose(uint64_t request_id, std::string data, ProposeCallback done) override;
   void ReadIndex(ReadCallback done) override;
+  void ReadAcknowledged(ReadCallback done) override;
   uint64_t NextRequestId() override;
   MemberId member_id() const override { return options_.member_id; }
   ClusterId cluster_id() const override { return options_.cluster_id; }
@@ -121,6 +122,9 @@ class ClusterNode : public Consensus {
   }
   LogIndex applied_index() const override {
     return LogIndex(applied_.load(std::memory_order_acquire));
+  }
+  LogIndex acknowledged_index() const override {
+    return LogIndex(acknowledged_.load(std::memory_order_acquire));
   }
   Status write_path_error() const override;
 
@@ -145,6 +149,8 @@ class ClusterNode : public Consensus {
   void ExpireRequests(std::chrono::steady_clock::time_point now);
   void ApplyThreadMain();
   void FailWaits(const Status& status);
+  // Runs the callbacks of `results`' proposals made here (apply thread).
+  void Acknowledge(StateMachine::Results&& results);
   void FailAllPending(const Status& status);
   void SetWritePathError(const Status& status);
 
@@ -157,6 +163,8 @@ class ClusterNode : public Consensus {
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> committed_{0};
   std::atomic<uint64_t> applied_{0};
+  // Last index whose proposals may have been answered; raised before their callbacks run.
+  std::atomic<uint64_t> acknowledged_{0};
   std::atomic<uint64_t> request_counter_{0};
 
   // Guards everything below up to "Owned by the raft thread".

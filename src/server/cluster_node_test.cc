@@ -41,7 +41,7 @@ class RecordingMachine : public StateMachine {
     return applied;
   }
   Status ApplyBatch(std::span<const raft::Entry> entries,
-                    const std::function<void(uint64_t, ApplyResult&&)>& on_applied) override {
+                    const std::function<void(Results&&)>& release) override {
     std::vector<uint64_t> ids;
     {
       std::lock_guard lock(mu);
@@ -55,7 +55,9 @@ class RecordingMachine : public StateMachine {
       applied = entries.back().index;
       term = entries.back().term;
     }
-    for (uint64_t id : ids) on_applied(id, ApplyResult{Status::Ok(), nullptr});
+    Results results;
+    for (uint64_t id : ids) results.emplace_back(id, ApplyResult{Status::Ok(), nullptr});
+    release(std::move(results));
     return Status::Ok();
   }
   Result<Position> SyncApplied() override {

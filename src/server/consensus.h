@@ -42,6 +42,10 @@ class Consensus {
   // `done(OK)` runs once every entry committed before this call has been applied locally (Raft
   // thesis §6.4): a read served after that is linearizable.
   virtual void ReadIndex(ReadCallback done) = 0;
+  // The serializable-read barrier: `done(OK)` runs once every write this member already
+  // acknowledged to a client is visible to reads (answers may precede the state machine's
+  // commit); at once if that is already true.
+  virtual void ReadAcknowledged(ReadCallback done) = 0;
   // Unique ids for requests, as etcd generates them: member id bits on top, a counter below.
   virtual uint64_t NextRequestId() = 0;
 
@@ -52,6 +56,8 @@ class Consensus {
   virtual MemberId leader() const = 0;
   virtual LogIndex committed_index() const = 0;
   virtual LogIndex applied_index() const = 0;
+  // Last index whose proposals may have been answered (>= applied_index while a batch commits).
+  virtual LogIndex acknowledged_index() const = 0;
   // The sticky error of the write path (e.g. a failed fdatasync), OK while healthy.
   virtual Status write_path_error() const = 0;
 };

@@ -142,7 +142,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   RegisterKvService(registry.get(), &s->ctx_, &s->applier_);
   ConnectLessor(s->lessor_.get(), &s->ctx_);
   RegisterLeaseService(registry.get(), &s->ctx_, s->lessor_.get());
-  RegisterMaintenanceService(registry.get(), &s->ctx_);
+  RegisterMaintenanceService(registry.get(), &s->ctx_, s->maintenance_jobs_.get());
   RegisterClusterService(registry.get(), &s->ctx_);
   RegisterHttpEndpoints(registry.get(), &s->ctx_);
 
@@ -196,6 +196,7 @@ void EtcdServer::Stop() {
   if (!started_) return;
   started_ = false;
   grpc_->Stop(std::chrono::seconds(2));
+  maintenance_jobs_->Stop();
   lessor_->Stop();
   StopConsensus();
   spdlog::info("stopped member {:x}", ctx_.node->member_id().value());

@@ -16,6 +16,7 @@
 #include "mvcc/store.h"
 #include "server/api/api_context.h"
 #include "peer/transport.h"
+#include "server/api/maintenance_service.h"
 #include "server/cluster_node.h"
 #include "server/config.h"
 #include "server/lease_forwarder.h"
@@ -75,6 +76,8 @@ class EtcdServer {
   std::unique_ptr<LeaseForwarder> lease_forwarder_;
   ApiContext ctx_;
   std::unique_ptr<grpc::Server> grpc_;
+  // Last: its threads (Defragment, Snapshot, …) use the store and the env, so it goes first.
+  std::unique_ptr<MaintenanceJobs> maintenance_jobs_ = std::make_unique<MaintenanceJobs>();
   bool started_ = false;
 };
 

@@ -65,14 +65,20 @@ Result<StateMachine::Position> KvStateMachine::SyncApplied() {
 }
 
 Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
-                                  const std::function<void(uint64_t, ApplyResult&&)>& on_applied) {
-  if (entries.empty()) return Status::Ok();
+                                  const std::function<void(Results&&)>& release) {
+  if (entries.empty()) {
+    release({});
+    return Status::Ok();
+  }
   mvcc::WriteBatchOptions options;
   options.collect_prev_kv = needs_prev_kv_ && needs_prev_kv_();
   ETCDPP_ASSIGN_OR_RETURN(mvcc::WriteBatch batch, store_->Write(options));
-  std::vector<std::pair<uint64_t, ApplyResult>> results;
+  Results results;
   std::vector<mvcc::Event> events;
   etcdpp::internal::InternalRequest req;
+  // A compaction changes what watchers and historic reads may be served; those consult the
+  // committed store, so its answer waits for the commit like before (compactions are rare).
+  bool release_after_commit = false;
   for (const raft::Entry& e : entries) {
     if (e.type != raft::EntryType::kNormal || e.data.empty()) continue;
     if (!req.ParseFromString(e.data)) {
@@ -80,6 +86,7 @@ Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
       return DataLoss("log entry " + std::to_string(e.index.value()) + " (term " +
                       std::to_string(e.term.value()) + ") is not a valid request");
     }
+    release_after_commit |= req.has_compaction();
     ApplyResult r = ApplyOne(batch, req, &events);
     if (!r.status.ok()) {
       if (!api::IsClientError(r.status) && !mvcc::IsCompacted(r.status) &&
@@ -98,10 +105,16 @@ Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
     return compact_done.status();
   }
   batch.SetConsistentIndex(entries.back().index, entries.back().term);
+  // Every result is final: the entries are durable in the log, so the answers need not wait for
+  // the commit's fdatasync. New watchers start after the revisions answered so far.
+  if (!release_after_commit) {
+    batch.Acknowledge();
+    release(std::move(results));
+  }
   ETCDPP_RETURN_IF_ERROR(batch.Commit());
+  if (release_after_commit) release(std::move(results));
   if (lessor_ != nullptr) lessor_->AfterCommit();  // keep-alives waiting for revokes
   if (sink_ && !events.empty()) sink_(std::move(events));
-  for (auto& [id, r] : results) on_applied(id, std::move(r));
   return Status::Ok();
 }
 

@@ -1,6 +1,6 @@
 // KvStateMachine: the node's StateMachine over the MVCC store. Applies each batch of committed
 // log entries (encoded etcdpp.internal.InternalRequest) in one LMDB write transaction that also
-// records the applied index, then reports each proposal's response.
+// records the applied index; releases the proposals' responses just before that commit.
 //
 // Thread: ApplyBatch runs on the node's apply thread only.
 #pragma once
@@ -42,7 +42,7 @@ class KvStateMachine : public StateMachine {
   LogIndex applied_index() const override { return store_->consistent_index(); }
   Result<Position> SyncApplied() override;
   Status ApplyBatch(std::span<const raft::Entry> entries,
-                    const std::function<void(uint64_t, ApplyResult&&)>& on_applied) override;
+                    const std::function<void(Results&&)>& release) override;
 
  private:
   ApplyResult ApplyOne(mvcc::WriteBatch& batch, const etcdpp::internal::InternalRequest& req,

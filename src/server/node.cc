@@ -23,7 +23,7 @@ Status Node::Start(RecoveredLog recovered) {
     CHECK_EQ(replay.front().index.value(), applied + 1)
         << "log does not continue the state machine: applied=" << applied
         << " first=" << replay.front().index.value();
-    ETCDPP_RETURN_IF_ERROR(sm_->ApplyBatch(replay, [](uint64_t, ApplyResult&&) {}));
+    ETCDPP_RETURN_IF_ERROR(sm_->ApplyBatch(replay, [](StateMachine::Results&&) {}));
     spdlog::info("replayed {} log entries after applied index {}", replay.size(), applied);
   }
   applied = sm_->applied_index().value();
@@ -41,10 +41,11 @@ Status Node::Start(RecoveredLog recovered) {
   ETCDPP_RETURN_IF_ERROR(log_->Save(hard_state_, std::span<const raft::Entry>(&noop, 1)));
   last_index_ = noop.index.value();
   ETCDPP_RETURN_IF_ERROR(sm_->ApplyBatch(std::span<const raft::Entry>(&noop, 1),
-                                         [](uint64_t, ApplyResult&&) {}));
+                                         [](StateMachine::Results&&) {}));
   term_.store(term, std::memory_order_release);
   committed_.store(last_index_, std::memory_order_release);
   applied_.store(sm_->applied_index().value(), std::memory_order_release);
+  acknowledged_.store(applied_.load(), std::memory_order_release);
 
   started_ = true;
   log_thread_ = std::thread([this] { LogThreadMain(); });
@@ -117,22 +118,34 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
 }
 
 void Node::ReadIndex(ReadCallback done) {
-  uint64_t index = committed_.load(std::memory_order_acquire);
+  WaitApplied(committed_.load(std::memory_order_acquire), std::move(done));
+}
+
+void Node::ReadAcknowledged(ReadCallback done) {
+  WaitApplied(acknowledged_.load(std::memory_order_acquire), std::move(done));
+}
+
+void Node::WaitApplied(uint64_t index, ReadCallback done) {
   if (applied_.load(std::memory_order_acquire) >= index) {
     done(Status::Ok());
     return;
   }
-  bool stopped;
+  Status refuse;
   {
     std::lock_guard lock(mu_);
-    stopped = stopping_;
     // Re-check under the lock: the apply thread releases waiters under it after raising applied_.
-    if (applied_.load(std::memory_order_acquire) < index && !stopped) {
-      read_waiters_.emplace(index, std::move(done));
-      return;
+    if (applied_.load(std::memory_order_acquire) < index) {
+      if (stopping_) {
+        refuse = api::Err(api::EtcdError::kStopped);
+      } else if (!write_path_error_.ok()) {
+        refuse = write_path_error_;  // what is acknowledged may never become visible
+      } else {
+        read_waiters_.emplace(index, std::move(done));
+        return;
+      }
     }
   }
-  done(stopped ? api::Err(api::EtcdError::kStopped) : Status::Ok());
+  done(refuse);
 }
 
 void Node::LogThreadMain() {
@@ -207,15 +220,35 @@ void Node::MaybeCompactLog(uint64_t min_entries) {
                pos->term.value());
 }
 
+void Node::Acknowledge(StateMachine::Results&& results) {
+  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
+  completions.reserve(results.size());
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, r] : results) {
+      auto it = waits_.find(id);
+      if (it == waits_.end()) continue;  // proposed by an earlier incarnation, or failed
+      completions.emplace_back(std::move(it->second), std::move(r));
+      waits_.erase(it);
+    }
+  }
+  for (auto& [cb, r] : completions) cb(std::move(r));
+}
+
 void Node::ApplyThreadMain() {
   std::vector<raft::Entry> batch;
-  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
   std::vector<ReadCallback> reads;
   for (;;) {
     {
       std::unique_lock lock(mu_);
       apply_cv_.wait(lock, [&] { return stopping_ || !to_apply_.empty(); });
       if (stopping_ && to_apply_.empty()) return;
+      if (!write_path_error_.ok()) {
+        // A batch failed to apply: applying later ones would skip its entries for good. They
+        // stay in the log for the restart to replay; their proposers were failed.
+        to_apply_.clear();
+        continue;
+      }
       // Merge everything committed so far into one state-machine transaction.
       batch = std::move(to_apply_.front());
       to_apply_.pop_front();
@@ -224,33 +257,29 @@ void Node::ApplyThreadMain() {
         to_apply_.pop_front();
       }
     }
-    std::vector<std::pair<uint64_t, ApplyResult>> results;
-    Status s = sm_->ApplyBatch(batch, [&](uint64_t id, ApplyResult&& r) {
-      results.emplace_back(id, std::move(r));
+    const uint64_t last = batch.back().index.value();
+    Status s = sm_->ApplyBatch(batch, [&](StateMachine::Results&& results) {
+      // Raised first, so that a read a client starts after seeing its answer waits for the
+      // commit that makes the write visible.
+      acknowledged_.store(last, std::memory_order_release);
+      Acknowledge(std::move(results));
     });
     if (!s.ok()) {
       SetWritePathError(s);
-      // Entries are durable in the log but not applied: answering would let a client see a write
-      // that reads do not show. Fail the proposers; a restart replays the log.
+      // Entries are durable in the log but not visible: waiting reads must not be served from
+      // a state without them. Fail them (and the proposers not yet answered); a restart replays
+      // the log.
       FailAllPending(s);
       continue;
     }
-    applied_.store(batch.back().index.value(), std::memory_order_release);
+    applied_.store(last, std::memory_order_release);
     {
       std::lock_guard lock(mu_);
-      for (auto& [id, r] : results) {
-        auto it = waits_.find(id);
-        if (it == waits_.end()) continue;  // proposed by an earlier incarnation, or failed
-        completions.emplace_back(std::move(it->second), std::move(r));
-        waits_.erase(it);
-      }
-      auto end = read_waiters_.upper_bound(batch.back().index.value());
+      auto end = read_waiters_.upper_bound(last);
       for (auto it = read_waiters_.begin(); it != end; ++it) reads.push_back(std::move(it->second));
       read_waiters_.erase(read_waiters_.begin(), end);
     }
-    for (auto& [cb, r] : completions) cb(std::move(r));
     for (auto& cb : reads) cb(Status::Ok());
-    completions.clear();
     reads.clear();
   }
 }

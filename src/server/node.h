@@ -8,14 +8,20 @@
 //    queued proposal into one batch of entries, saves them with one Save() (one fdatasync: group
 //    commit), and hands the committed entries to the apply thread.
 //  - The apply thread owns the state machine's write side. It applies each batch of committed
-//    entries in one state-machine transaction, then runs the proposals' `done` callbacks and
-//    releases the read barriers whose index is now applied.
+//    entries in one state-machine transaction and runs the proposals' `done` callbacks as soon
+//    as the batch's results are known, before that transaction commits: the entries are
+//    already durable in the log, so the commit's own fdatasync stays off the acknowledgement
+//    path. After the commit it releases the read barriers whose index is now applied.
 //  - Callbacks therefore run on the apply thread; they must be quick and must not call back
 //    into the Node synchronously (post to a loop thread instead).
 //
-// Invariants: applied_index <= committed_index <= last durable log index. An entry is applied
-// only after it is durable; a proposal's `done` runs only after the state machine committed the
-// entry, so any read that starts after a client saw the response observes the write.
+// Invariants: applied_index <= acknowledged_index <= committed_index <= last durable log index.
+// An entry is applied only after it is durable. A proposal's `done` may run before the state
+// machine's commit makes the entry visible to reads, so every read first waits for a barrier:
+// linearizable reads until everything committed is applied (ReadIndex), serializable reads
+// until everything acknowledged is applied (ReadAcknowledged). Either way a read that starts
+// after a client saw a response observes that write. If the commit then fails, the write is
+// still in the log (a restart replays it) and the write path stops; waiting reads fail.
 #pragma once
 
 #include <atomic>
@@ -50,11 +56,15 @@ class StateMachine {
   // The index of the last entry whose effects are durable in the state machine. Recovery replays
   // log entries after it.
   virtual LogIndex applied_index() const = 0;
+  // (request id, result) of every entry of a batch that carried a proposal, in log order.
+  using Results = std::vector<std::pair<uint64_t, ApplyResult>>;
   // Applies `entries` (consecutive, starting at applied_index()+1) in one transaction and records
-  // the last index. For every entry that carried a proposal, calls on_applied(request_id, result)
-  // after the transaction committed. A non-OK return is fatal for the write path (disk error).
+  // the last index. Calls `release(results)` once every result of the batch is final: before
+  // the transaction commits (its changes become visible to reads only when ApplyBatch returns
+  // OK), or after it when the batch must be visible before anyone hears of it. Exactly once
+  // when returning OK. A non-OK return is fatal for the write path (disk error).
   virtual Status ApplyBatch(std::span<const raft::Entry> entries,
-                            const std::function<void(uint64_t, ApplyResult&&)>& on_applied) = 0;
+                            const std::function<void(Results&&)>& release) = 0;
   // Any thread. Makes every applied entry durable in the state machine (not just committed to
   // it) and returns the position of the last one: the log may then drop entries up to it.
   struct Position {
@@ -123,6 +133,9 @@ class Node : public Consensus {
   // (Raft thesis §6.4: a read served after that is linearizable); on the caller's thread if that
   // is already true, else on the apply thread.
   void ReadIndex(ReadCallback done);
+  // Any thread. The serializable-read barrier: `done(OK)` runs once every write already
+  // acknowledged to a client is visible to reads; at once if that is already true.
+  void ReadAcknowledged(ReadCallback done);
 
   // Unique ids for requests, as etcd generates them: member id bits in the top, a counter below.
   uint64_t NextRequestId();
@@ -133,6 +146,9 @@ class Node : public Consensus {
   MemberId leader() const { return options_.member_id; }  // single member: always itself
   LogIndex committed_index() const { return LogIndex(committed_.load(std::memory_order_acquire)); }
   LogIndex applied_index() const { return LogIndex(applied_.load(std::memory_order_acquire)); }
+  LogIndex acknowledged_index() const {
+    return LogIndex(acknowledged_.load(std::memory_order_acquire));
+  }
   // The sticky error of the write path (e.g. a failed fdatasync), OK while healthy.
   Status write_path_error() const;
 
@@ -146,6 +162,10 @@ class Node : public Consensus {
     ReadCallback done;
   };
 
+  // Runs `done` once applied_ >= index: now if it already is, else from the apply thread.
+  void WaitApplied(uint64_t index, ReadCallback done);
+  // Runs the callbacks of `results`' proposals (apply thread).
+  void Acknowledge(StateMachine::Results&& results);
   void LogThreadMain();
   // Compacts the log up to the applied index if at least `min_entries` were applied since the
   // last compaction. Log thread, or after the threads stopped.
@@ -161,6 +181,8 @@ class Node : public Consensus {
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> committed_{0};
   std::atomic<uint64_t> applied_{0};
+  // Last index whose proposals may have been answered; raised before their callbacks run.
+  std::atomic<uint64_t> acknowledged_{0};
   std::atomic<uint64_t> request_counter_{0};
 
   // Guards everything below up to the threads.

@@ -36,20 +36,27 @@ class MemoryLog : public DurableLog {
 };
 
 // A state machine whose state is the list of applied payloads; a request id is the payload.
+// `commit_gate`, when set, runs between releasing a batch's results and its commit, and its
+// Status is the commit's outcome.
 class ListStateMachine : public StateMachine {
  public:
   LogIndex applied_index() const override { return applied; }
   Status ApplyBatch(std::span<const raft::Entry> entries,
-                    const std::function<void(uint64_t, ApplyResult&&)>& on_applied) override {
+                    const std::function<void(Results&&)>& release) override {
     ++batches;
+    Results results;
+    std::vector<std::string> data;
     for (const auto& e : entries) {
-      EXPECT_EQ(e.index.value(), applied.value() + 1);
-      applied = e.index;
-      durable_applied.store(applied.value());
+      EXPECT_EQ(e.index.value(), applied.value() + 1 + (&e - entries.data()));
       if (e.data.empty()) continue;
-      applied_data.push_back(e.data);
-      on_applied(std::stoull(e.data), ApplyResult{});
+      data.push_back(e.data);
+      results.emplace_back(std::stoull(e.data), ApplyResult{});
     }
+    release(std::move(results));
+    if (commit_gate) ETCDPP_RETURN_IF_ERROR(commit_gate());
+    applied = entries.back().index;
+    durable_applied.store(applied.value());
+    for (auto& d : data) applied_data.push_back(std::move(d));
     return Status::Ok();
   }
   // Called from the log thread while the apply thread applies: reads the published copy.
@@ -60,6 +67,7 @@ class ListStateMachine : public StateMachine {
   LogIndex applied;
   int batches = 0;
   std::vector<std::string> applied_data;
+  std::function<Status()> commit_gate;
 };
 
 // Proposes `data` as request `id` and waits until it is applied.
@@ -113,6 +121,68 @@ TEST(NodeTest, ReadIndexWaitsForApply) {
   node.ReadIndex([&](Status s) { read.set_value(s); });
   EXPECT_TRUE(read.get_future().get().ok());
   EXPECT_GE(node.applied_index(), node.committed_index());
+}
+
+// Holds the state machine's commit until released, recording what happened meanwhile.
+struct CommitGate {
+  std::promise<void> entered;
+  std::promise<Status> release;
+  std::shared_future<Status> released = release.get_future().share();
+  std::atomic<bool> armed{false};
+  Status operator()() {
+    if (!armed.exchange(false)) return Status::Ok();
+    entered.set_value();
+    return released.get();
+  }
+};
+
+TEST(NodeTest, AnswersBeforeTheStateMachineCommitsAndReadsWaitForIt) {
+  MemoryLog log;
+  ListStateMachine sm;
+  CommitGate gate;
+  sm.commit_gate = [&] { return gate(); };
+  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  gate.armed = true;
+  ProposeAndWait(node, 5, "5");  // answered although the commit is held
+  gate.entered.get_future().wait();
+  EXPECT_LT(node.applied_index(), node.acknowledged_index());
+  std::promise<Status> serializable, linearizable;
+  node.ReadAcknowledged([&](Status s) { serializable.set_value(s); });
+  node.ReadIndex([&](Status s) { linearizable.set_value(s); });
+  auto sf = serializable.get_future();
+  auto lf = linearizable.get_future();
+  EXPECT_EQ(sf.wait_for(std::chrono::milliseconds(20)), std::future_status::timeout);
+  gate.release.set_value(Status::Ok());
+  EXPECT_TRUE(sf.get().ok());
+  EXPECT_TRUE(lf.get().ok());
+  EXPECT_EQ(sm.applied_data, std::vector<std::string>{"5"});
+  EXPECT_EQ(node.applied_index(), node.acknowledged_index());
+}
+
+TEST(NodeTest, FailedCommitFailsWaitingReadsAndStopsApplying) {
+  MemoryLog log;
+  ListStateMachine sm;
+  CommitGate gate;
+  sm.commit_gate = [&] { return gate(); };
+  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  gate.armed = true;
+  ProposeAndWait(node, 5, "5");
+  gate.entered.get_future().wait();
+  std::promise<Status> read;
+  node.ReadAcknowledged([&](Status s) { read.set_value(s); });
+  gate.release.set_value(Status(Code::kInternal, "mdb_txn_commit: Input/output error"));
+  EXPECT_EQ(read.get_future().get().code(), Code::kInternal);
+  std::promise<Status> later;
+  node.Propose(6, "6", [&](ApplyResult&& r) { later.set_value(r.status); });
+  EXPECT_EQ(later.get_future().get().code(), Code::kInternal);
+  std::promise<Status> late_read;
+  node.ReadAcknowledged([&](Status s) { late_read.set_value(s); });
+  EXPECT_EQ(late_read.get_future().get().code(), Code::kInternal);
+  node.Stop();
+  EXPECT_TRUE(sm.applied_data.empty());  // nothing after the failed batch was applied
+  EXPECT_EQ(log.log.back().data, "5");   // the acknowledged write stays in the log
 }
 
 TEST(NodeTest, FailedSaveIsStickyAndFailsProposers) {

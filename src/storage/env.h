@@ -16,6 +16,10 @@
 // File layout: MDB_NOSUBDIR, so `path` is the data file itself (etcd's `member/snap/db`) and
 // the lock file is `path + "-lock"`.
 //
+// Defragmentation (Defragment()): a compacting copy into `path + ".tmp"` that is renamed over
+// the data file and then becomes the live environment. Transactions begun before the swap keep
+// the old environment open until they end (see txn.h), so readers are never blocked or broken.
+//
 // Thread safety: an Env may be used from any thread. MDB_NOTLS is set, so a read transaction is
 // not bound to the thread that began it (a loop thread may hand it to another); a transaction
 // itself must not be used by two threads at once. There is at most one write transaction at a
@@ -25,8 +29,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "base/status.h"
@@ -35,6 +41,11 @@
 struct MDB_env;
 
 namespace etcdpp::storage {
+
+// Suffix of the compacted copy Defragment() writes next to the data file before renaming it
+// over the data file. A file by this name is a leftover of an interrupted defragmentation:
+// Open() deletes it.
+inline constexpr std::string_view kDefragTempSuffix = ".tmp";
 
 // Default map size: etcd's default --quota-backend-bytes (2 GiB).
 inline constexpr uint64_t kDefaultMapSizeBytes = 2ull << 30;
@@ -102,11 +113,24 @@ class Env {
   // the writer). Fails with kResourceExhausted when max_readers are in use.
   Result<ReadTxn> BeginRead() const;
   // Begins the write transaction. Blocks while another thread holds one (never the case when
-  // only the apply thread writes). REQUIRES: !read_only.
+  // only the apply thread writes) and while Defragment() runs. REQUIRES: !read_only.
   Result<WriteTxn> BeginWrite();
 
+  // Reclaims the free pages of the data file (etcd's backend defrag): waits for the current write
+  // transaction to end and keeps new ones waiting (BeginWrite blocks) while it writes a compacted
+  // copy of the last committed state to `path + kDefragTempSuffix`, fsyncs it, opens it as a new
+  // environment (re-opening every sub-database, whose handles keep their values), renames it over
+  // the data file, fsyncs the directory and makes it the live environment. Readers are not
+  // blocked: new transactions use the new environment, running ones finish on the old one.
+  // Crash-safe: before the rename the old file is untouched; after it the new file is complete
+  // and durable. On an error before the rename nothing changed and the temp file is removed.
+  // Takes time proportional to the live data. REQUIRES: !read_only; the calling thread holds no
+  // WriteTxn of this Env (it would wait for itself).
+  Status Defragment();
+
   // Writes a compacted copy (free pages omitted, pages renumbered) of the last committed state
-  // to a new file at `dest_path` (must not exist). Runs on a read transaction, so writers go on.
+  // to a new file at `dest_path` (must not exist), fsynced. Runs on a read transaction, so
+  // writers go on.
   // Used for defragmentation and for snapshots.
   Status CopyCompact(const std::string& dest_path) const;
   // Same, to an open file descriptor (a pipe or socket for a streamed snapshot).
@@ -119,11 +143,31 @@ class Env {
   Result<EnvStats> Stats(StatsDetail detail = StatsDetail::kCheap) const;
   const EnvOptions& options() const { return options_; }
 
- private:
-  Env(MDB_env* env, EnvOptions options) : env_(env), options_(std::move(options)) {}
+  // A sub-database opened through OpenDbi, in opening order.
+  struct NamedDbi {
+    std::string name;
+    Dbi dbi;
+  };
+  // Every sub-database opened so far (for whole-database walks such as Maintenance.Hash).
+  std::vector<NamedDbi> OpenedDbis() const;
 
-  MDB_env* env_;
-  EnvOptions options_;
+ private:
+  // One open MDB_env, closed when the last reference (the Env's, or a transaction's) goes.
+  struct Handle;
+
+  explicit Env(EnvOptions options) : options_(std::move(options)) {}
+  std::shared_ptr<Handle> Current() const;
+  // Opens `dbi` in `handle`'s environment; the caller holds writer_mu_ unless read-only.
+  Result<Dbi> OpenDbiIn(MDB_env* env, std::string_view name, DbiKind kind) const;
+
+  const EnvOptions options_;
+  // Held by the live WriteTxn (from BeginWrite to Commit/Abort), by OpenDbi and by Defragment:
+  // the environment never changes under a writer.
+  std::mutex writer_mu_;
+  // Guards current_ and dbis_.
+  mutable std::mutex handle_mu_;
+  std::shared_ptr<Handle> current_;
+  std::vector<NamedDbi> dbis_;
 };
 
 }  // namespace etcdpp::storage

@@ -223,5 +223,146 @@ TEST_F(EnvTest, ReadOnlyEnvCannotCreateDatabases) {
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
 }
 
+// Fills `dbi` with `n` keys of 1 kB and deletes all but the last `keep`: most pages become free.
+void FillAndDeleteMost(Env* env, Dbi dbi, int n, int keep) {
+  std::string value(1000, 'v');
+  {
+    auto w = env->BeginWrite();
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(w->Put(dbi, "k" + std::to_string(i), value).ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  auto w = env->BeginWrite();
+  for (int i = 0; i < n - keep; ++i) ASSERT_TRUE(w->Delete(dbi, "k" + std::to_string(i)).ok());
+  ASSERT_TRUE(w->Commit().ok());
+}
+
+TEST_F(EnvTest, DefragmentShrinksTheFileKeepsDataAndHandles) {
+  auto env = OpenEnv();
+  auto plain = *env->OpenDbi("t", DbiKind::kPlain);
+  auto dups = *env->OpenDbi("d", DbiKind::kDupSort);
+  FillAndDeleteMost(env.get(), plain, 3000, 10);
+  {
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w->Put(dups, "x", "1").ok());
+    ASSERT_TRUE(w->Put(dups, "x", "2").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  auto before = *env->Stats(StatsDetail::kWithFreeList);
+  ASSERT_TRUE(env->Defragment().ok());
+  auto after = *env->Stats(StatsDetail::kWithFreeList);
+  EXPECT_LT(after.used_bytes * 4, before.used_bytes);
+  EXPECT_LT(after.free_bytes, after.used_bytes / 4);
+  EXPECT_LT(std::filesystem::file_size(dir_ + "/db"), before.used_bytes / 4);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/db.tmp"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/db.tmp-lock"));
+
+  // The handles opened before the swap work on the new environment, for reads and writes.
+  {
+    auto r = env->BeginRead().value();
+    EXPECT_EQ(*r.Count(plain), 10u);
+    EXPECT_TRUE(r.Get(plain, "k2999")->has_value());
+    EXPECT_EQ(*r.Count(dups), 2u);
+  }
+  {
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Put(plain, "after", "defrag").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  // And the renamed file is what a restart opens.
+  env.reset();
+  env = OpenEnv();
+  auto reopened = *env->OpenDbi("t", DbiKind::kPlain);
+  auto r = env->BeginRead().value();
+  EXPECT_EQ(*r.Count(reopened), 11u);
+  EXPECT_EQ(**r.Get(reopened, "after"), "defrag");
+}
+
+TEST_F(EnvTest, ReadersOfTheOldFileFinishUndisturbedAcrossDefragment) {
+  auto env = OpenEnv();
+  auto dbi = *env->OpenDbi("t", DbiKind::kPlain);
+  FillAndDeleteMost(env.get(), dbi, 1000, 5);
+  auto old_reader = env->BeginRead().value();
+  auto cursor = old_reader.OpenCursor(dbi).value();
+  ASSERT_TRUE(*cursor.First());
+  ASSERT_TRUE(env->Defragment().ok());
+  {
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w->Put(dbi, "new", "x").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  // The old snapshot still reads its own state through the old (renamed-over) file.
+  int n = 1;
+  while (*cursor.Next()) ++n;
+  EXPECT_EQ(n, 5);
+  EXPECT_FALSE(old_reader.Get(dbi, "new")->has_value());
+  // A second defragmentation while the first old environment is still held is fine too.
+  ASSERT_TRUE(env->Defragment().ok());
+  auto fresh = env->BeginRead().value();
+  EXPECT_EQ(*fresh.Count(dbi), 6u);
+  // The old reader moves to another thread and ends there (MDB_NOTLS); the old environment
+  // closes with it.
+  std::thread([c = std::move(cursor), t = std::move(old_reader)]() mutable {
+    EXPECT_TRUE(*c.First());
+  }).join();
+}
+
+TEST_F(EnvTest, DefragmentWaitsForTheWriterAndLosesNoCommit) {
+  auto env = OpenEnv();
+  auto dbi = *env->OpenDbi("t", DbiKind::kPlain);
+  FillAndDeleteMost(env.get(), dbi, 500, 5);
+  auto w = env->BeginWrite();
+  ASSERT_TRUE(w->Put(dbi, "in-flight", "1").ok());
+  std::thread defrag([&] { EXPECT_TRUE(env->Defragment().ok()); });
+  // Whenever the defragmentation copies, it is after this commit: the writer lock orders them.
+  ASSERT_TRUE(w->Commit().ok());
+  defrag.join();
+  for (int i = 0; i < 50; ++i) {
+    auto w2 = env->BeginWrite();
+    ASSERT_TRUE(w2->Put(dbi, "later" + std::to_string(i), "2").ok());
+    ASSERT_TRUE(w2->Commit().ok());
+  }
+  env.reset();
+  env = OpenEnv();
+  auto reopened = *env->OpenDbi("t", DbiKind::kPlain);
+  auto r = env->BeginRead().value();
+  EXPECT_TRUE(r.Get(reopened, "in-flight")->has_value());
+  EXPECT_EQ(*r.Count(reopened), 56u);
+}
+
+TEST_F(EnvTest, LeftoverOfAnInterruptedDefragmentIsRemovedAndTheDataKept) {
+  {
+    auto env = OpenEnv();
+    auto dbi = *env->OpenDbi("t", DbiKind::kPlain);
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w->Put(dbi, "a", "1").ok());
+    ASSERT_TRUE(w->Commit().ok());
+    // A crash in the middle of the copy: a partial temp file next to an intact data file.
+    ASSERT_TRUE(env->CopyCompact(dir_ + "/db.tmp").ok());
+    std::filesystem::resize_file(dir_ + "/db.tmp", 4096);
+  }
+  auto env = OpenEnv();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/db.tmp"));
+  auto dbi = *env->OpenDbi("t", DbiKind::kPlain);
+  auto r = env->BeginRead().value();
+  EXPECT_EQ(**r.Get(dbi, "a"), "1");
+  // And a later defragmentation is not disturbed by such leftovers.
+  r = ReadTxn();
+  ASSERT_TRUE(env->CopyCompact(dir_ + "/db.tmp").ok());
+  EXPECT_TRUE(env->Defragment().ok());
+}
+
+TEST_F(EnvTest, OpenedDbisListsEverySubDatabaseOnce) {
+  auto env = OpenEnv();
+  ASSERT_TRUE(env->OpenDbi("b", DbiKind::kPlain).ok());
+  ASSERT_TRUE(env->OpenDbi("a", DbiKind::kDupSort).ok());
+  ASSERT_TRUE(env->OpenDbi("b", DbiKind::kPlain).ok());
+  auto dbis = env->OpenedDbis();
+  ASSERT_EQ(dbis.size(), 2u);
+  EXPECT_EQ(dbis[0].name, "b");
+  EXPECT_EQ(dbis[1].name, "a");
+  EXPECT_EQ(dbis[1].dbi.kind, DbiKind::kDupSort);
+}
+
 }  // namespace
 }  // namespace etcdpp::storage

@@ -46,6 +46,7 @@ ReadTxn& ReadTxn::operator=(ReadTxn&& o) noexcept {
   if (this != &o) {
     if (txn_ != nullptr) mdb_txn_abort(txn_);
     txn_ = std::exchange(o.txn_, nullptr);
+    env_ref_ = std::move(o.env_ref_);  // after the abort: the old environment may close now
   }
   return *this;
 }
@@ -58,6 +59,8 @@ WriteTxn& WriteTxn::operator=(WriteTxn&& o) noexcept {
   if (this != &o) {
     Abort();
     txn_ = std::exchange(o.txn_, nullptr);
+    env_ref_ = std::move(o.env_ref_);
+    writer_lock_ = std::move(o.writer_lock_);
   }
   return *this;
 }
@@ -98,12 +101,19 @@ Result<bool> WriteTxn::DeleteDup(Dbi dbi, std::string_view key, std::string_view
 Status WriteTxn::Commit() {
   CHECK(txn_ != nullptr) << "commit of a finished write transaction";
   int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
+  Finish();
   if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_txn_commit");
   return Status::Ok();
 }
 
 void WriteTxn::Abort() {
   if (txn_ != nullptr) mdb_txn_abort(std::exchange(txn_, nullptr));
+  Finish();
+}
+
+void WriteTxn::Finish() {
+  env_ref_.reset();
+  if (writer_lock_.owns_lock()) writer_lock_.unlock();
 }
 
 Cursor& Cursor::operator=(Cursor&& o) noexcept {

@@ -10,12 +10,19 @@
 // Thread safety: a transaction and its cursors are used by one thread at a time. A ReadTxn may
 // move between threads (the Env sets MDB_NOTLS); a WriteTxn must end on the thread that began it.
 //
+// Environment lifetime: every transaction keeps the LMDB environment it was begun on alive (a
+// shared reference), so Env::Defragment can swap in a compacted environment while readers still
+// hold snapshots of the old one; the old environment is closed when its last transaction ends.
+// A WriteTxn also holds the Env's writer lock until it commits or aborts (see Env::Defragment).
+//
 // Error model: "not found" is not an error — lookups return std::optional / bool. Every other
 // MDB_* code becomes a Status through storage/errors.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -66,11 +73,15 @@ class Txn {
 
  protected:
   Txn() = default;
-  explicit Txn(MDB_txn* txn) : txn_(txn) {}
-  Txn(Txn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)) {}
+  Txn(MDB_txn* txn, std::shared_ptr<const void> env_ref)
+      : txn_(txn), env_ref_(std::move(env_ref)) {}
+  Txn(Txn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)), env_ref_(std::move(o.env_ref_)) {}
   ~Txn() = default;
 
   MDB_txn* txn_ = nullptr;
+  // Keeps the environment of txn_ open; released only after txn_ has ended (member order and the
+  // derived destructors guarantee it).
+  std::shared_ptr<const void> env_ref_;
 };
 
 class ReadTxn : public Txn {
@@ -84,13 +95,13 @@ class ReadTxn : public Txn {
 
  private:
   friend class Env;
-  explicit ReadTxn(MDB_txn* txn) : Txn(txn) {}
+  ReadTxn(MDB_txn* txn, std::shared_ptr<const void> env_ref) : Txn(txn, std::move(env_ref)) {}
 };
 
 class WriteTxn : public Txn {
  public:
   WriteTxn() = default;
-  WriteTxn(WriteTxn&& o) noexcept : Txn(std::move(o)) {}
+  WriteTxn(WriteTxn&& o) noexcept : Txn(std::move(o)), writer_lock_(std::move(o.writer_lock_)) {}
   WriteTxn& operator=(WriteTxn&& o) noexcept;
   ~WriteTxn();  // Aborts if neither committed nor aborted.
 
@@ -112,7 +123,14 @@ class WriteTxn : public Txn {
 
  private:
   friend class Env;
-  explicit WriteTxn(MDB_txn* txn) : Txn(txn) {}
+  WriteTxn(MDB_txn* txn, std::shared_ptr<const void> env_ref,
+           std::unique_lock<std::mutex> writer_lock)
+      : Txn(txn, std::move(env_ref)), writer_lock_(std::move(writer_lock)) {}
+  // Releases the environment reference and the writer lock once txn_ has ended.
+  void Finish();
+
+  // The Env's writer lock, held from BeginWrite until Commit/Abort.
+  std::unique_lock<std::mutex> writer_lock_;
 };
 
 // A position in one sub-database. Each positioning call returns true iff it landed on an entry;

@@ -317,7 +317,9 @@ void WatchHub::Create(StreamId stream, const etcdserverpb::WatchCreateRequest& r
   auto it = streams_.find(stream);
   if (it == streams_.end()) return;
   Stream* s = it->second.get();
-  int64_t wsrev = store_->current_rev();
+  // Not current_rev(): a write acknowledged before its commit finished must not reach a watcher
+  // created after the client saw the answer.
+  int64_t wsrev = store_->acknowledged_rev();
 
   etcdserverpb::WatchResponse resp;
   FillHeader(resp.mutable_header(), wsrev);
@@ -381,7 +383,7 @@ void WatchHub::Cancel(StreamId stream, int64_t watch_id) {
   DetachLocked(wit->second.get());
   s->watchers.erase(wit);
   etcdserverpb::WatchResponse resp;
-  FillHeader(resp.mutable_header(), store_->current_rev());
+  FillHeader(resp.mutable_header(), store_->acknowledged_rev());
   resp.set_watch_id(watch_id);
   resp.set_canceled(true);
   SendControlLocked(s, resp);
@@ -393,8 +395,9 @@ void WatchHub::RequestProgress(StreamId stream) {
   if (it == streams_.end()) return;
   // etcd 3.4 answers with the store's current revision. The answer waits until the dispatcher
   // has sent that revision to the synced watchers, so that the client may trust it as "all
-  // events up to here have been delivered" (what Kubernetes relies on).
-  int64_t target = store_->current_rev();
+  // events up to here have been delivered" (what Kubernetes relies on). Acknowledged, not just
+  // committed: the client may already know a revision whose commit is still running.
+  int64_t target = store_->acknowledged_rev();
   if (target <= dispatched_rev_) {
     SendProgressLocked(it->second.get(), target);
   } else {

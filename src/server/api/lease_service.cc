@@ -71,7 +71,7 @@ class KeepAliveHandler : public grpc::TypedStreamHandler<LeaseKeepAliveRequest> 
     // succeed at a revision after the lease's revocation.
     LeaseKeepAliveResponse resp;
     resp.set_id(req.id());
-    ctx_->FillHeader(resp.mutable_header(), ctx_->store->current_rev());
+    ctx_->FillHeader(resp.mutable_header(), ctx_->store->acknowledged_rev());
     {
       std::lock_guard lock(state_->mu);
       ++state_->waiting;  // before Renew: the callback may run before Renew returns
@@ -253,7 +253,7 @@ void RegisterLeaseService(grpc::Registry* registry, const ApiContext* ctx, lease
             for (auto& k : *keys) resp.add_keys(std::move(k));
           }
         }
-        ctx->FillHeader(resp.mutable_header(), ctx->store->current_rev());
+        ctx->FillHeader(resp.mutable_header(), ctx->store->acknowledged_rev());
         r.Reply(resp);
       });
 
@@ -263,7 +263,7 @@ void RegisterLeaseService(grpc::Registry* registry, const ApiContext* ctx, lease
                     grpc::TypedResponder<LeaseLeasesResponse> r) {
         LeaseLeasesResponse resp;
         for (LeaseId id : lessor->Leases()) resp.add_leases()->set_id(id.value());
-        ctx->FillHeader(resp.mutable_header(), ctx->store->current_rev());
+        ctx->FillHeader(resp.mutable_header(), ctx->store->acknowledged_rev());
         r.Reply(resp);
       });
 

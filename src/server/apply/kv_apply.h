@@ -29,6 +29,7 @@
 #include <functional>
 #include <vector>
 
+#include "base/chunked_buffer.h"
 #include "base/ids.h"
 #include "base/result.h"
 #include "etcdserverpb/rpc.pb.h"
@@ -78,6 +79,16 @@ class KvApplier {
   // --- any thread: reads on a snapshot --------------------------------------------------------
   Result<etcdserverpb::RangeResponse> Range(const mvcc::ReadView& view,
                                             const etcdserverpb::RangeRequest& r) const;
+  // The same read as Range, answered as bytes: appends to *out exactly what protobuf would
+  // serialize for Range(view, r) with FillHeader(header) applied (a test holds the two equal).
+  // Ranges without sorting or revision filters are encoded straight from the snapshot's cursor,
+  // so every value is copied once, into *out; the others go through Range and protobuf.
+  // Returns the number of bytes of the message. A message larger than max_message_bytes is not
+  // stored (*out is left as it was on entry) but its full size is still returned, so the caller
+  // can refuse it as etcd does (grpc::SendTooLarge) without having held it in memory.
+  Result<size_t> RangeEncoded(const mvcc::ReadView& view, const etcdserverpb::RangeRequest& r,
+                              const HeaderFields& header, size_t max_message_bytes,
+                              ChunkedBuffer* out) const;
   // REQUIRES: IsTxnReadOnly(r) (validate.h).
   Result<etcdserverpb::TxnResponse> ReadOnlyTxn(const mvcc::ReadView& view,
                                                 const etcdserverpb::TxnRequest& r) const;
