@@ -51,7 +51,9 @@ TEST(CodecTest, MessageRoundTrips) {
 }
 
 TEST(CodecTest, HelloRoundTrips) {
-  Hello h{ClusterId(0xcdf818194e3a8c32ULL), MemberId(1), MemberId(2),
+  Hello h{ClusterId(0xcdf818194e3a8c32ULL),
+          MemberId(1),
+          MemberId(2),
           {"https://127.0.0.1:2379", "http://localhost:2379"}};
   std::string frame;
   AppendHelloFrame(h, &frame);

@@ -452,10 +452,11 @@ void Transport::ServeInbound(Inbound* in, bool tls) {
         break;
       }
       if (hello->cluster_id != options_.cluster_id || hello->to != options_.self) {
-        spdlog::error("peer: closing connection from member {:x} of cluster {:x} addressed to "
-                      "{:x}: this is member {:x} of cluster {:x}",
-                      hello->from.value(), hello->cluster_id.value(), hello->to.value(),
-                      options_.self.value(), options_.cluster_id.value());
+        spdlog::error(
+            "peer: closing connection from member {:x} of cluster {:x} addressed to "
+            "{:x}: this is member {:x} of cluster {:x}",
+            hello->from.value(), hello->cluster_id.value(), hello->to.value(),
+            options_.self.value(), options_.cluster_id.value());
         break;
       }
       who = fmt::format("connection from member {:x}", hello->from.value());
@@ -520,11 +521,9 @@ void Transport::SendLoop(Peer* peer) {
   while (!stopping_.load()) {
     {
       std::unique_lock lock(peer->mu);
-      peer->cv.wait(lock,
-                    [&] {
-                      return stopping_.load() || !peer->queue.empty() || peer->frame_count > 0 ||
-                             introduce;
-                    });
+      peer->cv.wait(lock, [&] {
+        return stopping_.load() || !peer->queue.empty() || peer->frame_count > 0 || introduce;
+      });
       if (stopping_.load()) break;
     }
     if (conn == nullptr) {
@@ -550,8 +549,7 @@ void Transport::SendLoop(Peer* peer) {
         SetTimeout(fd, SO_SNDTIMEO, options_.write_timeout);
         conn = std::make_unique<Conn>(fd, ssl);
         buf.clear();
-        AppendHelloFrame(Hello{options_.cluster_id, options_.self, peer->id,
-                               options_.client_urls},
+        AppendHelloFrame(Hello{options_.cluster_id, options_.self, peer->id, options_.client_urls},
                          &buf);
         if (!conn->WriteAll(buf.data(), buf.size())) {
           error = "write of hello failed";
@@ -593,8 +591,7 @@ void Transport::SendLoop(Peer* peer) {
         batch.pop_front();
       }
       if (!conn->WriteAll(buf.data(), buf.size())) {
-        spdlog::warn("peer: lost connection to member {:x}: {}", peer->id.value(),
-                     strerror(errno));
+        spdlog::warn("peer: lost connection to member {:x}: {}", peer->id.value(), strerror(errno));
         logged_down = true;
         {
           std::lock_guard lock(peer->mu);

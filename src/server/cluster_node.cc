@@ -1,13 +1,13 @@
 #include "server/cluster_node.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "base/check.h"
 #include "raft/confchange.h"
@@ -143,8 +143,8 @@ Status ClusterNode::Start(StartState state) {
   c.applied = applied;
   c.check_quorum = true;
   c.pre_vote = true;
-  c.random_seed = options_.member_id.value() ^
-                  static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  c.random_seed =
+      options_.member_id.value() ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   ETCDPP_ASSIGN_OR_RETURN(raft_, raft::Node::Create(c));
   // As etcd's --initial-election-tick-advance: a (re)started member has heard from nobody, so
   // let it campaign after one heartbeat-less stretch instead of a full election timeout. Pre-vote
@@ -181,9 +181,11 @@ void ClusterNode::Stop() {
 uint64_t ClusterNode::NextRequestId() {
   // Same scheme as Node: member id bits on top, a clock-seeded counter below, so ids are unique
   // across members and restarts.
-  static const uint64_t start = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch()).count()) << 8;
+  static const uint64_t start =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count())
+      << 8;
   uint64_t prefix = (options_.member_id.value() & 0xffff) << 48;
   uint64_t n = request_counter_.fetch_add(1, std::memory_order_relaxed);
   return prefix | ((start + n) & ((uint64_t{1} << 48) - 1));
@@ -438,10 +440,12 @@ bool ClusterNode::HandleReadies() {
         Clock::time_point now = Clock::now();
         if (now - last_snapshot_warning_ > std::chrono::seconds(10)) {
           last_snapshot_warning_ = now;
-          spdlog::error("raft: member {:x} needs entries this leader has compacted and can only "
-                        "be caught up by a snapshot, which etcdpp cannot send yet; it stays "
-                        "behind until replaced (remove it and add it back with an empty data "
-                        "dir)", m.to.value());
+          spdlog::error(
+              "raft: member {:x} needs entries this leader has compacted and can only "
+              "be caught up by a snapshot, which etcdpp cannot send yet; it stays "
+              "behind until replaced (remove it and add it back with an empty data "
+              "dir)",
+              m.to.value());
         }
         raft_->ReportSnapshot(m.to, raft::SnapshotStatus::kFailure);
         continue;
@@ -506,8 +510,7 @@ void ClusterNode::MaybeCompactLog() {
   // catch_up_entries behind it for followers that are a little behind.
   auto pos = sm_->SyncApplied();
   if (!pos.ok()) {
-    spdlog::warn("log compaction at applied index {} failed: {}", applied,
-                 pos.status().ToString());
+    spdlog::warn("log compaction at applied index {} failed: {}", applied, pos.status().ToString());
     return;
   }
   uint64_t to = pos->index.value() - options_.catch_up_entries;
@@ -523,8 +526,8 @@ void ClusterNode::MaybeCompactLog() {
   CHECK(snap.ok()) << snap.status().ToString();
   CHECK(storage_.Compact(LogIndex(to)).ok());
   compacted_index_ = to;
-  spdlog::info("compacted the log up to index {} (term {}), keeping {} entries for followers",
-               to, term->value(), options_.catch_up_entries);
+  spdlog::info("compacted the log up to index {} (term {}), keeping {} entries for followers", to,
+               term->value(), options_.catch_up_entries);
 }
 
 void ClusterNode::ExpireRequests(Clock::time_point now) {

@@ -10,12 +10,12 @@
 // and must not call back into the Consensus synchronously.
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <google/protobuf/message.h>
 
 #include "base/ids.h"
 #include "base/status.h"

@@ -9,8 +9,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTimerPeriod = std::chrono::milliseconds(100);
 }  // namespace
 
-LeaseForwarder::LeaseForwarder(Consensus* node, peer::Transport* transport,
-                               lease::Lessor* lessor, std::chrono::milliseconds timeout)
+LeaseForwarder::LeaseForwarder(Consensus* node, peer::Transport* transport, lease::Lessor* lessor,
+                               std::chrono::milliseconds timeout)
     : node_(node), transport_(transport), lessor_(lessor), timeout_(timeout) {}
 
 LeaseForwarder::~LeaseForwarder() { Stop(); }
