@@ -161,6 +161,24 @@ Status ClusterNode::Start(StartState state) {
   return Status::Ok();
 }
 
+void ClusterNode::TransferLeadershipIfLeader(std::chrono::milliseconds timeout) {
+  if (!started_ || leader() != options_.member_id) return;
+  std::unique_lock lock(mu_);
+  if (stopping_) return;
+  transfer_requested_ = true;
+  raft_cv_.notify_one();
+  bool moved = leader_cv_.wait_for(lock, timeout, [&] {
+    MemberId l = leader();
+    return l != options_.member_id && l != MemberId(0);
+  });
+  if (moved) {
+    spdlog::info("raft: leadership handed to member {:x} before stopping", leader().value());
+  } else {
+    spdlog::warn("raft: leadership not handed over before stopping (leader {:x})",
+                 leader().value());
+  }
+}
+
 void ClusterNode::Stop() {
   {
     std::lock_guard lock(mu_);
@@ -294,6 +312,7 @@ void ClusterNode::RaftThreadMain() {
   std::vector<MemberId> unreachable;
   std::vector<Proposal> proposals;
   std::vector<ReadCallback> reads;
+  bool transfer = false;
   Clock::time_point next_tick = Clock::now() + options_.heartbeat;
   for (;;) {
     {
@@ -307,6 +326,23 @@ void ClusterNode::RaftThreadMain() {
       unreachable.swap(unreachable_);
       proposals.swap(proposals_);
       reads.swap(reads_);
+      transfer = transfer_requested_;
+      transfer_requested_ = false;
+    }
+    if (transfer && is_leader_) {
+      // The follower with the longest log catches up fastest, so TimeoutNow goes out soonest.
+      MemberId best;
+      uint64_t best_match = 0;
+      for (const auto& [id, pr] : raft_->tracker().progress) {
+        if (id != options_.member_id && (best == MemberId(0) || pr.match > best_match)) {
+          best = id;
+          best_match = pr.match;
+        }
+      }
+      if (best != MemberId(0)) {
+        Status s = raft_->TransferLeader(best);
+        if (!s.ok()) spdlog::warn("raft: leadership transfer refused: {}", s.ToString());
+      }
     }
     Clock::time_point now = Clock::now();
     if (now >= next_tick) {
@@ -377,7 +413,12 @@ bool ClusterNode::HandleReadies() {
     raft::Ready rd = raft_->GetReady();
     if (rd.soft_state) {
       MemberId old_leader(leader_.load());
-      leader_.store(rd.soft_state->leader.value(), std::memory_order_release);
+      {
+        // Under the lock so that TransferLeadershipIfLeader cannot miss the change.
+        std::lock_guard lock(mu_);
+        leader_.store(rd.soft_state->leader.value(), std::memory_order_release);
+      }
+      leader_cv_.notify_all();
       bool leader_now = rd.soft_state->role == raft::StateType::kLeader;
       if (rd.soft_state->leader != old_leader) {
         spdlog::info("raft: member {:x} sees leader {:x} (was {:x})", options_.member_id.value(),

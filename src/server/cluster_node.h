@@ -101,6 +101,10 @@ class ClusterNode : public Consensus {
   ClusterNode& operator=(const ClusterNode&) = delete;
 
   Status Start(StartState state);
+  // If this member leads, hands leadership to the most up-to-date follower (thesis §3.10) and
+  // waits, at most `timeout`, until another member leads: a graceful stop then costs clients
+  // no election timeout. Call before the transport stops. Any thread but the raft thread.
+  void TransferLeadershipIfLeader(std::chrono::milliseconds timeout);
   // Stops both threads; pending proposals and reads fail with "etcdserver: server stopped".
   void Stop();
 
@@ -173,6 +177,8 @@ class ClusterNode : public Consensus {
   std::condition_variable apply_cv_;
   bool stopping_ = false;
   bool started_ = false;
+  bool transfer_requested_ = false;    // TransferLeadershipIfLeader → raft thread
+  std::condition_variable leader_cv_;  // signalled when the leader changes
   Status write_path_error_;
   std::vector<raft::Message> inbox_;
   std::vector<MemberId> unreachable_;

@@ -246,6 +246,23 @@ TEST(ClusterNodeTest, SurvivorsElectANewLeaderAndARestartedMemberCatchesUp) {
   EXPECT_EQ(c.machine(leader).ids(), c.machine(next).ids());
 }
 
+TEST(ClusterNodeTest, LeaderHandsOverBeforeStopping) {
+  Cluster c;
+  int leader = c.WaitForLeader();
+  ASSERT_TRUE(c.Put(leader, 1).ok());
+  c.node(leader)->TransferLeadershipIfLeader(std::chrono::seconds(20));
+  MemberId now = c.node(leader)->leader();
+  EXPECT_NE(now, MemberId(leader + 1));
+  EXPECT_NE(now, MemberId(0));
+  // A follower asked to hand over does nothing.
+  int follower =
+      static_cast<int>(now.value()) - 1 == (leader + 1) % 3 ? (leader + 2) % 3 : (leader + 1) % 3;
+  c.node(follower)->TransferLeadershipIfLeader(std::chrono::seconds(20));
+  EXPECT_EQ(c.node(follower)->leader(), now);
+  c.Kill(leader);
+  EXPECT_EQ(c.WaitForLeader(), static_cast<int>(now.value()) - 1);
+}
+
 TEST(ClusterNodeTest, ProposalsFailWithNoLeaderWhenQuorumIsLost) {
   Cluster c;
   int leader = c.WaitForLeader();
