@@ -453,6 +453,16 @@ bool ClusterNode::HandleReadies() {
         DeliverCommitted(std::move(early));
       }
     }
+    // Proposals a follower forwards to its leader depend on nothing this Ready persists (they
+    // are requests, not acknowledgements of log state): send them before the fdatasync instead
+    // of holding every follower-side write behind it.
+    if (!rd.entries.empty() || !rd.hard_state.empty()) {
+      for (raft::Message& m : rd.messages) {
+        if (m.type != raft::MessageType::kProp) continue;
+        send_(std::move(m));
+        m.type = raft::MessageType::kHup;  // sent; skipped below
+      }
+    }
     // 1. Persist (one write and at most one fdatasync for the whole Ready).
     if (!rd.snapshot.empty()) {
       // Never happens: no member sends snapshots (kSnap messages are dropped below).
@@ -477,6 +487,7 @@ bool ClusterNode::HandleReadies() {
     }
     // 2. Send, only now that what the messages depend on is durable.
     for (raft::Message& m : rd.messages) {
+      if (m.type == raft::MessageType::kHup) continue;  // a proposal sent before persisting
       if (m.type == raft::MessageType::kSnap) {
         Clock::time_point now = Clock::now();
         if (now - last_snapshot_warning_ > std::chrono::seconds(10)) {
