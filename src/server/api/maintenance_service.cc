@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,15 @@ struct Fd {
   }
 };
 
+// Maintenance threads may block: waits there until every write already answered to a client is
+// visible to reads, so that a hash or a snapshot covers the writes the caller saw succeed.
+Status WaitForAcknowledgedWrites(const ApiContext* ctx) {
+  std::promise<Status> visible;
+  auto done = visible.get_future();
+  ctx->node->ReadAcknowledged([&visible](Status s) { visible.set_value(std::move(s)); });
+  return done.get();
+}
+
 // Streams a consistent copy of the database as etcd does: chunks whose remaining_bytes count
 // down to 0, then one more message whose blob is the SHA-256 of all the chunks (etcdctl checks
 // that the saved file is n·512 + 32 bytes long; `snapshot restore` checks the digest).
@@ -108,7 +118,8 @@ void StreamSnapshot(const ApiContext* ctx, grpc::TypedStream<SnapshotResponse> s
                            strerror(errno)));
     return;
   }
-  Status s = ctx->env->CopyCompactToFd(file.fd);
+  Status s = WaitForAcknowledgedWrites(ctx);
+  if (s.ok()) s = ctx->env->CopyCompactToFd(file.fd);
   off_t total = s.ok() ? ::lseek(file.fd, 0, SEEK_END) : -1;
   if (s.ok() && (total < 0 || ::lseek(file.fd, 0, SEEK_SET) != 0)) {
     s = Internal(std::string("etcdserver: snapshot: seek: ") + strerror(errno));
@@ -266,6 +277,9 @@ void RegisterMaintenanceService(grpc::Registry* registry, const ApiContext* ctx,
       *registry, "/etcdserverpb.Maintenance/HashKV",
       [ctx, jobs](grpc::CallContext&, HashKVRequest&& req, grpc::TypedResponder<HashKVResponse> r) {
         RunJob<HashKVResponse>(jobs, std::move(r), [ctx, rev = req.revision()](auto& responder) {
+          if (Status s = WaitForAcknowledgedWrites(ctx); !s.ok()) {
+            return responder.Fail(api::ToClientStatus(s));
+          }
           auto view = ctx->store->Read();
           auto h = view.ok() ? view->HashKV(rev) : Result<mvcc::HashResult>(view.status());
           if (!h.ok()) {
@@ -284,6 +298,9 @@ void RegisterMaintenanceService(grpc::Registry* registry, const ApiContext* ctx,
       *registry, "/etcdserverpb.Maintenance/Hash",
       [ctx, jobs](grpc::CallContext&, HashRequest&&, grpc::TypedResponder<HashResponse> r) {
         RunJob<HashResponse>(jobs, std::move(r), [ctx](auto& responder) {
+          if (Status s = WaitForAcknowledgedWrites(ctx); !s.ok()) {
+            return responder.Fail(api::ToClientStatus(s));
+          }
           auto view = ctx->store->Read();
           auto h = view.ok() ? mvcc::HashDatabase(*ctx->env, *view)
                              : Result<mvcc::HashResult>(view.status());
