@@ -257,6 +257,8 @@ TEST(ClusterNodeTest, LeaderHandsOverBeforeStopping) {
   // A follower asked to hand over does nothing.
   int follower =
       static_cast<int>(now.value()) - 1 == (leader + 1) % 3 ? (leader + 2) % 3 : (leader + 1) % 3;
+  // The third member learns of the new leader from its first message.
+  ASSERT_TRUE(WaitUntil([&] { return c.node(follower)->leader() == now; }));
   c.node(follower)->TransferLeadershipIfLeader(std::chrono::seconds(20));
   EXPECT_EQ(c.node(follower)->leader(), now);
   c.Kill(leader);
