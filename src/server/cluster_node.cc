@@ -196,18 +196,7 @@ void ClusterNode::Stop() {
   pending_reads_.clear();
 }
 
-uint64_t ClusterNode::NextRequestId() {
-  // Same scheme as Node: member id bits on top, a clock-seeded counter below, so ids are unique
-  // across members and restarts.
-  static const uint64_t start =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count())
-      << 8;
-  uint64_t prefix = (options_.member_id.value() & 0xffff) << 48;
-  uint64_t n = request_counter_.fetch_add(1, std::memory_order_relaxed);
-  return prefix | ((start + n) & ((uint64_t{1} << 48) - 1));
-}
+uint64_t ClusterNode::NextRequestId() { return request_ids_.Next(); }
 
 Status ClusterNode::write_path_error() const {
   std::lock_guard lock(mu_);

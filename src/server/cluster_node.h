@@ -159,6 +159,7 @@ class ClusterNode : public Consensus {
   void SetWritePathError(const Status& status);
 
   const Options options_;
+  RequestIds request_ids_{options_.member_id};
   DurableLog* const log_;
   StateMachine* const sm_;
   const SendFn send_;
@@ -169,7 +170,6 @@ class ClusterNode : public Consensus {
   std::atomic<uint64_t> applied_{0};
   // Last index whose proposals may have been answered; raised before their callbacks run.
   std::atomic<uint64_t> acknowledged_{0};
-  std::atomic<uint64_t> request_counter_{0};
 
   // Guards everything below up to "Owned by the raft thread".
   mutable std::mutex mu_;

@@ -12,6 +12,8 @@
 
 #include <google/protobuf/message.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +28,27 @@ namespace etcdpp::server {
 struct ApplyResult {
   Status status;
   std::unique_ptr<google::protobuf::Message> response;
+};
+
+// Request ids as etcd's idutil makes them: the low 2 bytes of the member id on top, then a
+// counter started from the clock, so that ids are unique across members and restarts.
+class RequestIds {
+ public:
+  explicit RequestIds(MemberId member)
+      : prefix_((member.value() & 0xffff) << 48),
+        start_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count())
+               << 8) {}
+  uint64_t Next() {
+    uint64_t n = counter_.fetch_add(1, std::memory_order_relaxed);
+    return prefix_ | ((start_ + n) & ((uint64_t{1} << 48) - 1));
+  }
+
+ private:
+  const uint64_t prefix_;
+  const uint64_t start_;
+  std::atomic<uint64_t> counter_{0};
 };
 
 class Consensus {

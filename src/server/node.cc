@@ -70,16 +70,7 @@ void Node::Stop() {
   }
 }
 
-uint64_t Node::NextRequestId() {
-  // etcd's idutil: the low 2 bytes of the member id on top, then a counter; unique per member
-  // across restarts because the counter starts from the clock.
-  static const uint64_t start = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch()).count()) << 8;
-  uint64_t prefix = (options_.member_id.value() & 0xffff) << 48;
-  uint64_t n = request_counter_.fetch_add(1, std::memory_order_relaxed);
-  return prefix | ((start + n) & ((uint64_t{1} << 48) - 1));
-}
+uint64_t Node::NextRequestId() { return request_ids_.Next(); }
 
 Status Node::write_path_error() const {
   std::lock_guard lock(mu_);

@@ -175,6 +175,7 @@ class Node : public Consensus {
   void SetWritePathError(const Status& status);
 
   const Options options_;
+  RequestIds request_ids_{options_.member_id};
   DurableLog* const log_;
   StateMachine* const sm_;
 
@@ -183,7 +184,6 @@ class Node : public Consensus {
   std::atomic<uint64_t> applied_{0};
   // Last index whose proposals may have been answered; raised before their callbacks run.
   std::atomic<uint64_t> acknowledged_{0};
-  std::atomic<uint64_t> request_counter_{0};
 
   // Guards everything below up to the threads.
   mutable std::mutex mu_;
