@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "base/check.h"
@@ -152,8 +153,7 @@ Status ClusterNode::Start(StartState state) {
   for (int i = 0; i + 1 < options_.election_ticks; ++i) raft_->Tick();
 
   term_.store(hard_state_.term.value(), std::memory_order_release);
-  applied_.store(applied.value(), std::memory_order_release);
-  acknowledged_.store(applied.value(), std::memory_order_release);
+  waiters_.StartAt(applied.value());
   committed_.store(hard_state_.commit.value(), std::memory_order_release);
   started_ = true;
   raft_thread_ = std::thread([this] { RaftThreadMain(); });
@@ -190,6 +190,7 @@ void ClusterNode::Stop() {
   if (raft_thread_.joinable()) raft_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
   FailAllPending(api::Err(api::EtcdError::kStopped));
+  waiters_.Close(api::Err(api::EtcdError::kStopped));  // and refuse what comes later
   for (auto& [ctx, batch] : pending_reads_) {
     for (auto& cb : batch.callbacks) cb(api::Err(api::EtcdError::kStopped));
   }
@@ -198,17 +199,12 @@ void ClusterNode::Stop() {
 
 uint64_t ClusterNode::NextRequestId() { return request_ids_.Next(); }
 
-Status ClusterNode::write_path_error() const {
-  std::lock_guard lock(mu_);
-  return write_path_error_;
-}
+Status ClusterNode::write_path_error() const { return waiters_.write_path_error(); }
 
 void ClusterNode::SetWritePathError(const Status& status) {
-  std::lock_guard lock(mu_);
-  if (write_path_error_.ok()) {
+  if (waiters_.SetWritePathError(status)) {
     spdlog::critical("write path failed, this member stops taking part in raft: {}",
                      status.ToString());
-    write_path_error_ = status;
   }
 }
 
@@ -236,17 +232,9 @@ void ClusterNode::Propose(uint64_t request_id, std::string data, ProposeCallback
   Status refuse;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      refuse = api::Err(api::EtcdError::kStopped);
-    } else if (!write_path_error_.ok()) {
-      refuse = write_path_error_;
-    } else if (waits_.size() >= options_.max_pending_proposals) {
-      refuse = api::Err(api::EtcdError::kTooManyRequests);
-    } else {
-      CHECK(waits_.emplace(request_id, std::move(done)).second)
-          << "duplicate request id " << request_id;
-      proposals_.push_back(Proposal{request_id, std::move(data)});
-    }
+    refuse = stopping_ ? api::Err(api::EtcdError::kStopped)
+                       : waiters_.AddProposal(request_id, &done);
+    if (refuse.ok()) proposals_.push_back(Proposal{request_id, std::move(data)});
   }
   if (!refuse.ok()) {
     done(ApplyResult{refuse, nullptr});
@@ -273,27 +261,7 @@ void ClusterNode::ReadIndex(ReadCallback done) {
 }
 
 void ClusterNode::ReadAcknowledged(ReadCallback done) {
-  uint64_t index = acknowledged_.load(std::memory_order_acquire);
-  if (applied_.load(std::memory_order_acquire) >= index) {
-    done(Status::Ok());
-    return;
-  }
-  Status refuse;
-  {
-    std::lock_guard lock(mu_);
-    // Re-check under the lock: the apply thread releases waiters under it after raising applied_.
-    if (applied_.load(std::memory_order_acquire) < index) {
-      if (stopping_) {
-        refuse = api::Err(api::EtcdError::kStopped);
-      } else if (!write_path_error_.ok()) {
-        refuse = write_path_error_;  // what is acknowledged may never become visible
-      } else {
-        read_waiters_.emplace(index, std::move(done));
-        return;
-      }
-    }
-  }
-  done(refuse);
+  waiters_.WaitApplied(waiters_.acknowledged(), std::move(done));
 }
 
 void ClusterNode::RaftThreadMain() {
@@ -361,17 +329,10 @@ void ClusterNode::RaftThreadMain() {
         Status err = api::Err(raft::IsProposalDropped(s) && leader_.load() == 0
                                   ? api::EtcdError::kNoLeader
                                   : api::EtcdError::kTooManyRequests);
-        std::vector<ProposeCallback> failed;
-        {
-          std::lock_guard lock(mu_);
-          for (const Proposal& p : proposals) {
-            auto it = waits_.find(p.request_id);
-            if (it == waits_.end()) continue;
-            failed.push_back(std::move(it->second));
-            waits_.erase(it);
-          }
-        }
-        for (auto& cb : failed) cb(ApplyResult{err, nullptr});
+        std::vector<uint64_t> ids;
+        ids.reserve(proposals.size());
+        for (const Proposal& p : proposals) ids.push_back(p.request_id);
+        waiters_.FailProposals(ids, err);
       } else {
         Clock::time_point deadline = now + options_.request_timeout;
         for (const Proposal& p : proposals) deadlines_.emplace_back(deadline, p.request_id);
@@ -415,7 +376,9 @@ bool ClusterNode::HandleReadies() {
         // Proposals forwarded to the old leader may be lost with it; tell their clients now
         // instead of after the request timeout. The write may still commit (the new leader can
         // hold it): an error never claims that it did not.
-        if (old_leader != raft::kNoNode) FailWaits(api::Err(api::EtcdError::kLeaderChanged));
+        if (old_leader != raft::kNoNode) {
+          waiters_.FailAllProposals(api::Err(api::EtcdError::kLeaderChanged));
+        }
       }
       if (leader_now != is_leader_) {
         is_leader_ = leader_now;
@@ -505,12 +468,16 @@ bool ClusterNode::HandleReadies() {
       if (it == pending_reads_.end()) continue;  // timed out already
       std::vector<ReadCallback> cbs = std::move(it->second.callbacks);
       pending_reads_.erase(it);
-      std::lock_guard lock(mu_);
-      if (applied_.load(std::memory_order_acquire) >= rs.index.value()) {
-        for (auto& cb : cbs) ready_reads_.push_back(std::move(cb));
+      for (auto& cb : cbs) {
+        std::optional<Status> now = waiters_.WaitAppliedLater(rs.index.value(), &cb);
+        if (!now) continue;  // the apply thread runs it once the index is applied
+        if (!now->ok()) {
+          cb(*now);
+          continue;
+        }
+        std::lock_guard lock(mu_);
+        ready_reads_.push_back(std::move(cb));
         reads_ready = true;
-      } else {
-        for (auto& cb : cbs) read_waiters_.emplace(rs.index.value(), std::move(cb));
       }
     }
     if (reads_ready) apply_cv_.notify_one();
@@ -545,7 +512,7 @@ void ClusterNode::DeliverCommitted(std::vector<raft::Entry>&& entries) {
 }
 
 void ClusterNode::MaybeCompactLog() {
-  uint64_t applied = applied_.load(std::memory_order_acquire);
+  uint64_t applied = waiters_.applied();
   if (applied < compacted_index_ + options_.snapshot_count + options_.catch_up_entries) return;
   // Only what the state machine holds durably may leave the log: sync it first. Keep
   // catch_up_entries behind it for followers that are a little behind.
@@ -572,19 +539,12 @@ void ClusterNode::MaybeCompactLog() {
 }
 
 void ClusterNode::ExpireRequests(Clock::time_point now) {
-  std::vector<ProposeCallback> expired;
-  {
-    std::lock_guard lock(mu_);
-    while (!deadlines_.empty() && deadlines_.front().first <= now) {
-      auto it = waits_.find(deadlines_.front().second);
-      if (it != waits_.end()) {
-        expired.push_back(std::move(it->second));
-        waits_.erase(it);
-      }
-      deadlines_.pop_front();
-    }
+  std::vector<uint64_t> expired;
+  while (!deadlines_.empty() && deadlines_.front().first <= now) {
+    expired.push_back(deadlines_.front().second);
+    deadlines_.pop_front();
   }
-  for (auto& cb : expired) cb(ApplyResult{api::Err(api::EtcdError::kTimeout), nullptr});
+  waiters_.FailProposals(expired, api::Err(api::EtcdError::kTimeout));
   while (!pending_reads_.empty() && pending_reads_.begin()->second.deadline <= now) {
     for (auto& cb : pending_reads_.begin()->second.callbacks) {
       cb(api::Err(api::EtcdError::kTimeout));
@@ -619,10 +579,7 @@ void ClusterNode::ApplyThreadMain() {
     }
     const uint64_t last = batch.back().index.value();
     Status s = sm_->ApplyBatch(batch, [&](StateMachine::Results&& results) {
-      // Raised first, so that a read a client starts after seeing its answer waits for the
-      // commit that makes the write visible.
-      acknowledged_.store(last, std::memory_order_release);
-      Acknowledge(std::move(results));
+      waiters_.Acknowledge(last, std::move(results));
     });
     if (!s.ok()) {
       SetWritePathError(s);
@@ -630,57 +587,22 @@ void ClusterNode::ApplyThreadMain() {
       for (auto& cb : reads) cb(s);
       return;
     }
-    applied_.store(last, std::memory_order_release);
-    {
-      std::lock_guard lock(mu_);
-      auto end = read_waiters_.upper_bound(last);
-      for (auto it = read_waiters_.begin(); it != end; ++it) reads.push_back(std::move(it->second));
-      read_waiters_.erase(read_waiters_.begin(), end);
-    }
+    waiters_.MarkApplied(last);
     for (auto& cb : reads) cb(Status::Ok());
     reads.clear();
   }
 }
 
-void ClusterNode::Acknowledge(StateMachine::Results&& results) {
-  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
-  completions.reserve(results.size());
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [id, r] : results) {
-      auto it = waits_.find(id);
-      if (it == waits_.end()) continue;  // proposed elsewhere, or already failed
-      completions.emplace_back(std::move(it->second), std::move(r));
-      waits_.erase(it);
-    }
-  }
-  for (auto& [cb, r] : completions) cb(std::move(r));
-}
-
-void ClusterNode::FailWaits(const Status& status) {
-  std::unordered_map<uint64_t, ProposeCallback> waits;
-  {
-    std::lock_guard lock(mu_);
-    waits.swap(waits_);
-  }
-  for (auto& [id, cb] : waits) cb(ApplyResult{status, nullptr});
-}
-
 void ClusterNode::FailAllPending(const Status& status) {
-  std::unordered_map<uint64_t, ProposeCallback> waits;
-  std::multimap<uint64_t, ReadCallback> read_waiters;
   std::vector<ReadCallback> reads;
   {
     std::lock_guard lock(mu_);
-    waits.swap(waits_);
-    read_waiters.swap(read_waiters_);
     reads.swap(reads_);
     for (auto& cb : ready_reads_) reads.push_back(std::move(cb));
     ready_reads_.clear();
     proposals_.clear();
   }
-  for (auto& [id, cb] : waits) cb(ApplyResult{status, nullptr});
-  for (auto& [index, cb] : read_waiters) cb(status);
+  waiters_.FailAll(status);
   for (auto& cb : reads) cb(status);
 }
 

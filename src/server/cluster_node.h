@@ -43,6 +43,7 @@
 
 #include "raft/node.h"
 #include "raft/storage.h"
+#include "server/apply_waiters.h"
 #include "server/consensus.h"
 #include "server/membership.h"
 #include "server/node.h"
@@ -124,12 +125,8 @@ class ClusterNode : public Consensus {
   LogIndex committed_index() const override {
     return LogIndex(committed_.load(std::memory_order_acquire));
   }
-  LogIndex applied_index() const override {
-    return LogIndex(applied_.load(std::memory_order_acquire));
-  }
-  LogIndex acknowledged_index() const override {
-    return LogIndex(acknowledged_.load(std::memory_order_acquire));
-  }
+  LogIndex applied_index() const override { return LogIndex(waiters_.applied()); }
+  LogIndex acknowledged_index() const override { return LogIndex(waiters_.acknowledged()); }
   Status write_path_error() const override;
 
  private:
@@ -152,9 +149,6 @@ class ClusterNode : public Consensus {
   void MaybeCompactLog();
   void ExpireRequests(std::chrono::steady_clock::time_point now);
   void ApplyThreadMain();
-  void FailWaits(const Status& status);
-  // Runs the callbacks of `results`' proposals made here (apply thread).
-  void Acknowledge(StateMachine::Results&& results);
   void FailAllPending(const Status& status);
   void SetWritePathError(const Status& status);
 
@@ -167,9 +161,8 @@ class ClusterNode : public Consensus {
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> committed_{0};
-  std::atomic<uint64_t> applied_{0};
-  // Last index whose proposals may have been answered; raised before their callbacks run.
-  std::atomic<uint64_t> acknowledged_{0};
+  // Proposals made here and reads waiting to be answered; the applied and acknowledged indexes.
+  ApplyWaiters waiters_{options_.max_pending_proposals};
 
   // Guards everything below up to "Owned by the raft thread".
   mutable std::mutex mu_;
@@ -179,14 +172,11 @@ class ClusterNode : public Consensus {
   bool started_ = false;
   bool transfer_requested_ = false;    // TransferLeadershipIfLeader → raft thread
   std::condition_variable leader_cv_;  // signalled when the leader changes
-  Status write_path_error_;
   std::vector<raft::Message> inbox_;
   std::vector<MemberId> unreachable_;
   std::vector<Proposal> proposals_;
   std::vector<ReadCallback> reads_;
-  std::unordered_map<uint64_t, ProposeCallback> waits_;  // request id → completion
   std::deque<std::vector<raft::Entry>> to_apply_;
-  std::multimap<uint64_t, ReadCallback> read_waiters_;  // read index → completion
   std::vector<ReadCallback> ready_reads_;  // confirmed and applied: for the apply thread to run
 
   // Owned by the raft thread.

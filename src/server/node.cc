@@ -44,8 +44,7 @@ Status Node::Start(RecoveredLog recovered) {
                                          [](StateMachine::Results&&) {}));
   term_.store(term, std::memory_order_release);
   committed_.store(last_index_, std::memory_order_release);
-  applied_.store(sm_->applied_index().value(), std::memory_order_release);
-  acknowledged_.store(applied_.load(), std::memory_order_release);
+  waiters_.StartAt(sm_->applied_index().value());
 
   started_ = true;
   log_thread_ = std::thread([this] { LogThreadMain(); });
@@ -63,7 +62,11 @@ void Node::Stop() {
   apply_cv_.notify_all();
   if (log_thread_.joinable()) log_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
-  FailAllPending(api::Err(api::EtcdError::kStopped));
+  {
+    std::lock_guard lock(mu_);
+    proposals_.clear();
+  }
+  waiters_.Close(api::Err(api::EtcdError::kStopped));
   // A clean stop leaves nothing to replay: the next start is serving at once.
   if (started_) {
     MaybeCompactLog(/*min_entries=*/1);
@@ -72,16 +75,11 @@ void Node::Stop() {
 
 uint64_t Node::NextRequestId() { return request_ids_.Next(); }
 
-Status Node::write_path_error() const {
-  std::lock_guard lock(mu_);
-  return write_path_error_;
-}
+Status Node::write_path_error() const { return waiters_.write_path_error(); }
 
 void Node::SetWritePathError(const Status& status) {
-  std::lock_guard lock(mu_);
-  if (write_path_error_.ok()) {
+  if (waiters_.SetWritePathError(status)) {
     spdlog::critical("write path failed, refusing further writes: {}", status.ToString());
-    write_path_error_ = status;
   }
 }
 
@@ -89,17 +87,9 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
   Status refuse;
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      refuse = api::Err(api::EtcdError::kStopped);
-    } else if (!write_path_error_.ok()) {
-      refuse = write_path_error_;
-    } else if (waits_.size() >= options_.max_pending_proposals) {
-      refuse = api::Err(api::EtcdError::kTooManyRequests);
-    } else {
-      CHECK(waits_.emplace(request_id, std::move(done)).second)
-          << "duplicate request id " << request_id;
-      proposals_.push_back(Proposal{request_id, std::move(data)});
-    }
+    refuse = stopping_ ? api::Err(api::EtcdError::kStopped)
+                       : waiters_.AddProposal(request_id, &done);
+    if (refuse.ok()) proposals_.push_back(Proposal{request_id, std::move(data)});
   }
   if (!refuse.ok()) {
     done(ApplyResult{refuse, nullptr});
@@ -109,34 +99,11 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
 }
 
 void Node::ReadIndex(ReadCallback done) {
-  WaitApplied(committed_.load(std::memory_order_acquire), std::move(done));
+  waiters_.WaitApplied(committed_.load(std::memory_order_acquire), std::move(done));
 }
 
 void Node::ReadAcknowledged(ReadCallback done) {
-  WaitApplied(acknowledged_.load(std::memory_order_acquire), std::move(done));
-}
-
-void Node::WaitApplied(uint64_t index, ReadCallback done) {
-  if (applied_.load(std::memory_order_acquire) >= index) {
-    done(Status::Ok());
-    return;
-  }
-  Status refuse;
-  {
-    std::lock_guard lock(mu_);
-    // Re-check under the lock: the apply thread releases waiters under it after raising applied_.
-    if (applied_.load(std::memory_order_acquire) < index) {
-      if (stopping_) {
-        refuse = api::Err(api::EtcdError::kStopped);
-      } else if (!write_path_error_.ok()) {
-        refuse = write_path_error_;  // what is acknowledged may never become visible
-      } else {
-        read_waiters_.emplace(index, std::move(done));
-        return;
-      }
-    }
-  }
-  done(refuse);
+  waiters_.WaitApplied(waiters_.acknowledged(), std::move(done));
 }
 
 void Node::LogThreadMain() {
@@ -163,18 +130,10 @@ void Node::LogThreadMain() {
       // The entries may or may not be on disk; the only safe answer is to stop writing. Their
       // proposers learn of the failure; recovery decides what the log holds.
       SetWritePathError(s);
-      std::unordered_map<uint64_t, ProposeCallback> failed;
-      {
-        std::lock_guard lock(mu_);
-        for (const Proposal& p : batch) {
-          auto it = waits_.find(p.request_id);
-          if (it != waits_.end()) {
-            failed.emplace(p.request_id, std::move(it->second));
-            waits_.erase(it);
-          }
-        }
-      }
-      for (auto& [id, cb] : failed) cb(ApplyResult{s, nullptr});
+      std::vector<uint64_t> ids;
+      ids.reserve(batch.size());
+      for (const Proposal& p : batch) ids.push_back(p.request_id);
+      waiters_.FailProposals(ids, s);
       batch.clear();
       continue;
     }
@@ -195,7 +154,7 @@ void Node::LogThreadMain() {
 }
 
 void Node::MaybeCompactLog(uint64_t min_entries) {
-  uint64_t applied = applied_.load(std::memory_order_acquire);
+  uint64_t applied = waiters_.applied();
   if (applied < compacted_index_ + min_entries) return;
   // Only what the state machine holds durably may leave the log: sync it first.
   auto pos = sm_->SyncApplied();
@@ -211,30 +170,14 @@ void Node::MaybeCompactLog(uint64_t min_entries) {
                pos->term.value());
 }
 
-void Node::Acknowledge(StateMachine::Results&& results) {
-  std::vector<std::pair<ProposeCallback, ApplyResult>> completions;
-  completions.reserve(results.size());
-  {
-    std::lock_guard lock(mu_);
-    for (auto& [id, r] : results) {
-      auto it = waits_.find(id);
-      if (it == waits_.end()) continue;  // proposed by an earlier incarnation, or failed
-      completions.emplace_back(std::move(it->second), std::move(r));
-      waits_.erase(it);
-    }
-  }
-  for (auto& [cb, r] : completions) cb(std::move(r));
-}
-
 void Node::ApplyThreadMain() {
   std::vector<raft::Entry> batch;
-  std::vector<ReadCallback> reads;
   for (;;) {
     {
       std::unique_lock lock(mu_);
       apply_cv_.wait(lock, [&] { return stopping_ || !to_apply_.empty(); });
       if (stopping_ && to_apply_.empty()) return;
-      if (!write_path_error_.ok()) {
+      if (!waiters_.write_path_error().ok()) {
         // A batch failed to apply: applying later ones would skip its entries for good. They
         // stay in the log for the restart to replay; their proposers were failed.
         to_apply_.clear();
@@ -250,42 +193,18 @@ void Node::ApplyThreadMain() {
     }
     const uint64_t last = batch.back().index.value();
     Status s = sm_->ApplyBatch(batch, [&](StateMachine::Results&& results) {
-      // Raised first, so that a read a client starts after seeing its answer waits for the
-      // commit that makes the write visible.
-      acknowledged_.store(last, std::memory_order_release);
-      Acknowledge(std::move(results));
+      waiters_.Acknowledge(last, std::move(results));
     });
     if (!s.ok()) {
       SetWritePathError(s);
       // Entries are durable in the log but not visible: waiting reads must not be served from
       // a state without them. Fail them (and the proposers not yet answered); a restart replays
       // the log.
-      FailAllPending(s);
+      waiters_.FailAll(s);
       continue;
     }
-    applied_.store(last, std::memory_order_release);
-    {
-      std::lock_guard lock(mu_);
-      auto end = read_waiters_.upper_bound(last);
-      for (auto it = read_waiters_.begin(); it != end; ++it) reads.push_back(std::move(it->second));
-      read_waiters_.erase(read_waiters_.begin(), end);
-    }
-    for (auto& cb : reads) cb(Status::Ok());
-    reads.clear();
+    waiters_.MarkApplied(last);
   }
-}
-
-void Node::FailAllPending(const Status& status) {
-  std::unordered_map<uint64_t, ProposeCallback> waits;
-  std::multimap<uint64_t, ReadCallback> reads;
-  {
-    std::lock_guard lock(mu_);
-    waits.swap(waits_);
-    reads.swap(read_waiters_);
-    proposals_.clear();
-  }
-  for (auto& [id, cb] : waits) cb(ApplyResult{status, nullptr});
-  for (auto& [index, cb] : reads) cb(status);
 }
 
 }  // namespace etcdpp::server

@@ -44,6 +44,7 @@
 #include "base/result.h"
 #include "base/status.h"
 #include "raft/types.h"
+#include "server/apply_waiters.h"
 #include "server/consensus.h"
 
 namespace etcdpp::server {
@@ -145,10 +146,8 @@ class Node : public Consensus {
   Term term() const { return Term(term_.load(std::memory_order_acquire)); }
   MemberId leader() const { return options_.member_id; }  // single member: always itself
   LogIndex committed_index() const { return LogIndex(committed_.load(std::memory_order_acquire)); }
-  LogIndex applied_index() const { return LogIndex(applied_.load(std::memory_order_acquire)); }
-  LogIndex acknowledged_index() const {
-    return LogIndex(acknowledged_.load(std::memory_order_acquire));
-  }
+  LogIndex applied_index() const { return LogIndex(waiters_.applied()); }
+  LogIndex acknowledged_index() const { return LogIndex(waiters_.acknowledged()); }
   // The sticky error of the write path (e.g. a failed fdatasync), OK while healthy.
   Status write_path_error() const;
 
@@ -157,21 +156,11 @@ class Node : public Consensus {
     uint64_t request_id;
     std::string data;
   };
-  struct ReadWaiter {
-    uint64_t index;
-    ReadCallback done;
-  };
-
-  // Runs `done` once applied_ >= index: now if it already is, else from the apply thread.
-  void WaitApplied(uint64_t index, ReadCallback done);
-  // Runs the callbacks of `results`' proposals (apply thread).
-  void Acknowledge(StateMachine::Results&& results);
   void LogThreadMain();
   // Compacts the log up to the applied index if at least `min_entries` were applied since the
   // last compaction. Log thread, or after the threads stopped.
   void MaybeCompactLog(uint64_t min_entries);
   void ApplyThreadMain();
-  void FailAllPending(const Status& status);
   void SetWritePathError(const Status& status);
 
   const Options options_;
@@ -181,9 +170,8 @@ class Node : public Consensus {
 
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> committed_{0};
-  std::atomic<uint64_t> applied_{0};
-  // Last index whose proposals may have been answered; raised before their callbacks run.
-  std::atomic<uint64_t> acknowledged_{0};
+  // Proposals and reads waiting to be answered; the applied and acknowledged indexes.
+  ApplyWaiters waiters_{options_.max_pending_proposals};
 
   // Guards everything below up to the threads.
   mutable std::mutex mu_;
@@ -191,11 +179,8 @@ class Node : public Consensus {
   std::condition_variable apply_cv_;
   bool stopping_ = false;
   bool started_ = false;  // set by Start before the threads exist; read by Stop after they end
-  Status write_path_error_;
-  std::vector<Proposal> proposals_;                      // waiting for the log thread
-  std::unordered_map<uint64_t, ProposeCallback> waits_;  // request id → completion
-  std::deque<std::vector<raft::Entry>> to_apply_;        // durable, committed batches
-  std::multimap<uint64_t, ReadCallback> read_waiters_;   // read index → completion
+  std::vector<Proposal> proposals_;                // waiting for the log thread
+  std::deque<std::vector<raft::Entry>> to_apply_;  // durable, committed batches
 
   // Owned by the log thread.
   uint64_t last_index_ = 0;
