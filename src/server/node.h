@@ -29,13 +29,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include <google/protobuf/message.h>
@@ -89,8 +87,6 @@ class DurableLog {
 
 class Node : public Consensus {
  public:
-  using ProposeCallback = std::function<void(ApplyResult&&)>;
-  using ReadCallback = std::function<void(Status)>;
 
   struct Options {
     MemberId member_id;
