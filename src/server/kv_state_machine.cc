@@ -77,7 +77,7 @@ Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
   std::vector<mvcc::Event> events;
   etcdpp::internal::InternalRequest req;
   // A compaction changes what watchers and historic reads may be served; those consult the
-  // committed store, so its answer waits for the commit like before (compactions are rare).
+  // committed store, so its answer waits for the commit (compactions are rare).
   bool release_after_commit = false;
   for (const raft::Entry& e : entries) {
     if (e.type != raft::EntryType::kNormal || e.data.empty()) continue;
