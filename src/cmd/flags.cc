@@ -375,10 +375,11 @@ const std::vector<Spec>& Specs() {
         {"client-cert-auth", true, "Security", "false",
          "Require client certificates signed by --trusted-ca-file.", kYes,
          Bool(ETCDPP_FIELD(client_tls.client_cert_auth))},
-        {"client-crl-file", false, "Security", "", "Revoked client certificates (PEM CRL).", kNo,
+        {"client-crl-file", false, "Security", "", "Revoked client certificates (PEM CRL).",
+         Support::kRefused,
          Str(ETCDPP_FIELD(client_tls.crl_file))},
         {"client-cert-allowed-hostname", false, "Security", "",
-         "Hostname client certificates must carry.", kNo,
+         "Hostname client certificates must carry.", Support::kRefused,
          Str(ETCDPP_FIELD(client_tls.allowed_hostname))},
         {"trusted-ca-file", false, "Security", "", "CA bundle for client certificates.", kYes,
          Str(ETCDPP_FIELD(client_tls.trusted_ca_file))},
@@ -397,12 +398,13 @@ const std::vector<Spec>& Specs() {
         {"peer-auto-tls", true, "Security", "false",
          "Use a generated self-signed certificate for peers.", kYes,
          Bool(ETCDPP_FIELD(peer_tls.auto_tls))},
-        {"peer-crl-file", false, "Security", "", "Revoked peer certificates (PEM CRL).", kNo,
+        {"peer-crl-file", false, "Security", "", "Revoked peer certificates (PEM CRL).",
+         Support::kRefused,
          Str(ETCDPP_FIELD(peer_tls.crl_file))},
-        {"peer-cert-allowed-cn", false, "Security", "", "CN peer certificates must carry.", kNo,
+        {"peer-cert-allowed-cn", false, "Security", "", "CN peer certificates must carry.", kYes,
          Str(ETCDPP_FIELD(peer_tls.allowed_cn))},
         {"peer-cert-allowed-hostname", false, "Security", "",
-         "Hostname peer certificates must carry.", kNo,
+         "Hostname peer certificates must carry.", Support::kRefused,
          Str(ETCDPP_FIELD(peer_tls.allowed_hostname))},
         {"cipher-suites", false, "Security", "",
          "Comma-separated TLS cipher suites (Go/IANA names); empty uses the defaults.", kNo,
@@ -780,7 +782,8 @@ std::string HelpText() {
       out += "\n" + group + ":\n";
     }
     out += "  --" + s.name + " '" + s.default_text + "'\n    " + s.help +
-           (s.support == Support::kNoEffect ? " (no effect yet)" : "") + "\n";
+           (s.support == Support::kNoEffect ? " (no effect yet)" : "") +
+           (s.support == Support::kRefused ? " (not enforced yet: refused)" : "") + "\n";
   }
   return out;
 }

@@ -76,6 +76,8 @@ enum class Support {
   kImplemented,  // Parsed, validated, and part of the server's contract.
   kNoEffect,     // Accepted and validated so command lines start; no effect yet.
   kIgnored,      // etcd itself ignores it (legacy v2 flags); we warn likewise.
+  kRefused,      // A certificate check we do not enforce yet: a value refuses start-up, so that
+                 // an operator never believes a check is in force when it is not.
 };
 
 // One row of the flag table, for help text, docs and tests.

@@ -425,6 +425,9 @@ TEST(FlagsTest, DocsListEveryFlagWithItsSupport) {
       case Support::kIgnored:
         EXPECT_NE(r.find("ignored"), std::string::npos) << r;
         break;
+      case Support::kRefused:
+        EXPECT_NE(r.find("refused at start-up"), std::string::npos) << r;
+        break;
     }
     if (f.group != "Usage" && f.support != Support::kIgnored) {
       EXPECT_NE(r.find("`" + FlagToEnv(f.name) + "`"), std::string::npos) << r;

@@ -434,6 +434,19 @@ Status ValidateConfig(const Config& c) {
     return InvalidArgument("unknown metrics option " + Quote(c.metrics) +
                            " (only supports \"basic\", \"extensive\")");
   }
+  // Certificate checks etcdpp does not enforce yet: refusing beats serving without them.
+  for (const auto& [flag, value] : {std::pair{"client-crl-file", &c.client_tls.crl_file},
+                                    std::pair{"client-cert-allowed-hostname",
+                                              &c.client_tls.allowed_hostname},
+                                    std::pair{"peer-crl-file", &c.peer_tls.crl_file},
+                                    std::pair{"peer-cert-allowed-hostname",
+                                              &c.peer_tls.allowed_hostname}}) {
+    if (!value->empty()) {
+      return InvalidArgument(std::string("--") + flag +
+                             " is not enforced by etcdpp yet; remove it rather than run "
+                             "without the check");
+    }
+  }
   if (c.client_tls.Empty() && !c.client_tls.auto_tls) {
     for (const Url& u : c.listen_client_urls) {
       if (u.IsTls()) {

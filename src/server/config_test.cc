@@ -161,6 +161,16 @@ TEST(ValidateConfigTest, Urls) {
             "OK");
 }
 
+TEST(ValidateConfigTest, CertificateChecksNotEnforcedYetAreRefused) {
+  EXPECT_EQ(ValidationError([](Config& c) { c.client_tls.crl_file = "/etc/crl.pem"; }),
+            "--client-crl-file is not enforced by etcdpp yet; remove it rather than run without "
+            "the check");
+  EXPECT_EQ(ValidationError([](Config& c) { c.peer_tls.allowed_hostname = "peer.example"; }),
+            "--peer-cert-allowed-hostname is not enforced by etcdpp yet; remove it rather than "
+            "run without the check");
+  EXPECT_EQ(ValidationError([](Config& c) { c.peer_tls.allowed_cn = "peer"; }), "OK");
+}
+
 TEST(ValidateConfigTest, ConflictsAndEnums) {
   EXPECT_EQ(ValidationError([](Config& c) { c.discovery = "https://discovery.etcd.io/x"; }),
             "multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", "
