@@ -92,6 +92,10 @@ void UnaryResponder::Reply(std::string response) {
   state_.reset();
 }
 
+bool UnaryResponder::RunOnLoop(std::function<void()> fn) const {
+  return state_ != nullptr && state_->writer.RunOnLoop(std::move(fn));
+}
+
 void UnaryResponder::ReplyFramed(std::vector<std::string> framed) {
   if (state_ == nullptr) return;
   state_->ReplyUnaryFramed(std::move(framed));

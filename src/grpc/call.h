@@ -93,6 +93,9 @@ class UnaryResponder {
   // The call's context; valid while this responder lives. REQUIRES: valid().
   CallContext& context() const;
   bool valid() const { return state_ != nullptr; }
+  // Runs `fn` on the loop thread that owns the call: where work that another thread (e.g. the
+  // apply thread) released should run. Returns false (dropping `fn`) iff the call is gone.
+  bool RunOnLoop(std::function<void()> fn) const;
 
  private:
   std::shared_ptr<CallState> state_;

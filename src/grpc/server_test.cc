@@ -73,6 +73,7 @@ class GrpcServerTest : public ::testing::Test {
     reg->AddUnary("/t.S/Park", [this](CallContext&, std::string, UnaryResponder r) {
       std::lock_guard<std::mutex> l(mu_);
       parked_.push_back(std::move(r));
+      handler_thread_ = std::this_thread::get_id();
       parked_count_++;
     });
     reg->AddUnary("/t.S/Drop", [](CallContext&, std::string, UnaryResponder) {});
@@ -116,6 +117,7 @@ class GrpcServerTest : public ::testing::Test {
   std::mutex mu_;
   std::vector<UnaryResponder> parked_;
   std::atomic<int> parked_count_{0};
+  std::thread::id handler_thread_;  // the loop thread that ran the last Park handler; mu_
   std::shared_ptr<StreamProbe> probe_ = std::make_shared<StreamProbe>();
 };
 
@@ -263,6 +265,25 @@ TEST_F(GrpcServerTest, ReplyFromAnotherThreadArrives) {
   StreamResult& r = c->Wait(id);
   EXPECT_EQ(r.Messages(), std::vector<std::string>{"from thread"});
   EXPECT_EQ(r.Trailer("grpc-status"), "0");
+}
+
+TEST_F(GrpcServerTest, RunOnLoopRunsOnTheCallsLoopThread) {
+  auto c = H2TestClient::Connect(port_);
+  int32_t id = c->Start("/t.S/Park");
+  c->Send(id, EncodeMessage("x"), true);
+  ASSERT_TRUE(c->PumpUntil([&] { return parked_count_.load() == 1; }));
+  std::thread::id ran_on;
+  std::thread([&] {
+    std::lock_guard<std::mutex> l(mu_);
+    UnaryResponder* r = &parked_[0];
+    EXPECT_TRUE(r->RunOnLoop([&ran_on, r] {
+      ran_on = std::this_thread::get_id();
+      r->Reply("from the loop");
+    }));
+  }).join();
+  StreamResult& r = c->Wait(id);
+  EXPECT_EQ(r.Messages(), std::vector<std::string>{"from the loop"});
+  EXPECT_EQ(ran_on, handler_thread_);
 }
 
 TEST_F(GrpcServerTest, DroppedResponderAnswersInternal) {

@@ -53,6 +53,7 @@ class TypedResponder {
   void Fail(const Status& status) { raw_.Fail(status); }
   CallContext& context() const { return raw_.context(); }
   bool valid() const { return raw_.valid(); }
+  bool RunOnLoop(std::function<void()> fn) const { return raw_.RunOnLoop(std::move(fn)); }
 
  private:
   UnaryResponder raw_;

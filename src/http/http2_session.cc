@@ -80,6 +80,11 @@ void StreamWriter::SendHeadersAndEnd(int status, Headers headers) const {
   });
 }
 
+bool StreamWriter::RunOnLoop(std::function<void()> fn) const {
+  if (!shared_ || shared_->closed.load()) return false;
+  return shared_->loop->Post(std::move(fn));
+}
+
 bool StreamWriter::SendData(std::string data) const {
   if (!shared_ || shared_->closed.load()) return false;
   size_t before = shared_->pending_bytes.fetch_add(data.size());

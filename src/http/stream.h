@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -88,6 +89,9 @@ class StreamWriter {
   // The loop that owns the stream (for timers of the layer above; loop thread only).
   net::EventLoop* loop() const { return shared_ ? shared_->loop.get() : nullptr; }
   bool closed() const { return !shared_ || shared_->closed.load(); }
+  // Runs `fn` on the loop thread that owns the stream, after what was queued before it. Returns
+  // false (and drops `fn`) iff the stream is closed: nobody is left to answer.
+  bool RunOnLoop(std::function<void()> fn) const;
 
  private:
   std::shared_ptr<StreamShared> shared_;

@@ -1,5 +1,6 @@
 #include "server/api/kv_service.h"
 
+#include <atomic>
 #include <memory>
 
 #include "base/chunked_buffer.h"
@@ -41,19 +42,36 @@ void OnSnapshot(const ApiContext* ctx, bool serializable, grpc::TypedResponder<R
     run(responder);  // the common case: nothing acknowledged is still committing
     return;
   }
-  auto shared = std::make_shared<grpc::TypedResponder<Resp>>(std::move(responder));
-  auto on_barrier = [shared, run = std::move(run)](Status s) mutable {
+  struct Waiting {
+    grpc::TypedResponder<Resp> responder;
+    // True while the barrier may still answer on this (loop) thread. Later the answer comes
+    // from the apply or raft thread, which must not spend its time reading and encoding (a
+    // large range would hold up every write or heartbeat behind it): the read moves to the
+    // call's loop thread.
+    std::atomic<bool> on_caller_thread{true};
+  };
+  auto waiting = std::make_shared<Waiting>();
+  waiting->responder = std::move(responder);
+  auto on_barrier = [waiting, run = std::move(run)](Status s) mutable {
     if (!s.ok()) {
-      shared->Fail(api::ToClientStatus(s));
+      waiting->responder.Fail(api::ToClientStatus(s));
       return;
     }
-    run(*shared);
+    if (waiting->on_caller_thread.load(std::memory_order_acquire)) {
+      run(waiting->responder);
+      return;
+    }
+    // Dropped if the call is gone: nobody is left to answer.
+    waiting->responder.RunOnLoop([waiting, run = std::move(run)]() mutable {
+      run(waiting->responder);
+    });
   };
   if (serializable) {
     ctx->node->ReadAcknowledged(std::move(on_barrier));
   } else {
     ctx->node->ReadIndex(std::move(on_barrier));
   }
+  waiting->on_caller_thread.store(false, std::memory_order_release);
 }
 
 // Runs `read` on a fresh snapshot (see OnSnapshot) and answers with its result.
