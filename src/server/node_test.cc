@@ -136,53 +136,58 @@ struct CommitGate {
   }
 };
 
-TEST(NodeTest, AnswersBeforeTheStateMachineCommitsAndReadsWaitForIt) {
-  MemoryLog log;
-  ListStateMachine sm;
-  CommitGate gate;
-  sm.commit_gate = [&] { return gate(); };
-  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
-  ASSERT_TRUE(node.Start({}).ok());
-  gate.armed = true;
-  ProposeAndWait(node, 5, "5");  // answered although the commit is held
-  gate.entered.get_future().wait();
-  EXPECT_LT(node.applied_index(), node.acknowledged_index());
+// A started node whose state machine's commits can be held: ProposeWhileCommitHeld returns once
+// the proposal is answered and its batch's commit waits for ReleaseCommit.
+class HeldCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sm_.commit_gate = [this] { return gate_(); };
+    ASSERT_TRUE(node_.Start({}).ok());
+  }
+  void ProposeWhileCommitHeld(uint64_t id) {
+    gate_.armed = true;
+    ProposeAndWait(node_, id, std::to_string(id));
+    gate_.entered.get_future().wait();
+  }
+  void ReleaseCommit(Status outcome) { gate_.release.set_value(std::move(outcome)); }
+
+  MemoryLog log_;
+  ListStateMachine sm_;
+  CommitGate gate_;
+  Node node_{{MemberId(1), ClusterId(2)}, &log_, &sm_};
+};
+
+TEST_F(HeldCommitTest, AnswersBeforeTheStateMachineCommitsAndReadsWaitForIt) {
+  ProposeWhileCommitHeld(5);  // answered although the commit is held
+  EXPECT_LT(node_.applied_index(), node_.acknowledged_index());
   std::promise<Status> serializable, linearizable;
-  node.ReadAcknowledged([&](Status s) { serializable.set_value(s); });
-  node.ReadIndex([&](Status s) { linearizable.set_value(s); });
+  node_.ReadAcknowledged([&](Status s) { serializable.set_value(s); });
+  node_.ReadIndex([&](Status s) { linearizable.set_value(s); });
   auto sf = serializable.get_future();
   auto lf = linearizable.get_future();
   EXPECT_EQ(sf.wait_for(std::chrono::milliseconds(20)), std::future_status::timeout);
-  gate.release.set_value(Status::Ok());
+  ReleaseCommit(Status::Ok());
   EXPECT_TRUE(sf.get().ok());
   EXPECT_TRUE(lf.get().ok());
-  EXPECT_EQ(sm.applied_data, std::vector<std::string>{"5"});
-  EXPECT_EQ(node.applied_index(), node.acknowledged_index());
+  EXPECT_EQ(sm_.applied_data, std::vector<std::string>{"5"});
+  EXPECT_EQ(node_.applied_index(), node_.acknowledged_index());
 }
 
-TEST(NodeTest, FailedCommitFailsWaitingReadsAndStopsApplying) {
-  MemoryLog log;
-  ListStateMachine sm;
-  CommitGate gate;
-  sm.commit_gate = [&] { return gate(); };
-  Node node({MemberId(1), ClusterId(2)}, &log, &sm);
-  ASSERT_TRUE(node.Start({}).ok());
-  gate.armed = true;
-  ProposeAndWait(node, 5, "5");
-  gate.entered.get_future().wait();
+TEST_F(HeldCommitTest, FailedCommitFailsWaitingReadsAndStopsApplying) {
+  ProposeWhileCommitHeld(5);
   std::promise<Status> read;
-  node.ReadAcknowledged([&](Status s) { read.set_value(s); });
-  gate.release.set_value(Status(Code::kInternal, "mdb_txn_commit: Input/output error"));
+  node_.ReadAcknowledged([&](Status s) { read.set_value(s); });
+  ReleaseCommit(Status(Code::kInternal, "mdb_txn_commit: Input/output error"));
   EXPECT_EQ(read.get_future().get().code(), Code::kInternal);
   std::promise<Status> later;
-  node.Propose(6, "6", [&](ApplyResult&& r) { later.set_value(r.status); });
+  node_.Propose(6, "6", [&](ApplyResult&& r) { later.set_value(r.status); });
   EXPECT_EQ(later.get_future().get().code(), Code::kInternal);
   std::promise<Status> late_read;
-  node.ReadAcknowledged([&](Status s) { late_read.set_value(s); });
+  node_.ReadAcknowledged([&](Status s) { late_read.set_value(s); });
   EXPECT_EQ(late_read.get_future().get().code(), Code::kInternal);
-  node.Stop();
-  EXPECT_TRUE(sm.applied_data.empty());  // nothing after the failed batch was applied
-  EXPECT_EQ(log.log.back().data, "5");   // the acknowledged write stays in the log
+  node_.Stop();
+  EXPECT_TRUE(sm_.applied_data.empty());  // nothing after the failed batch was applied
+  EXPECT_EQ(log_.log.back().data, "5");   // the acknowledged write stays in the log
 }
 
 TEST(NodeTest, FailedSaveIsStickyAndFailsProposers) {
