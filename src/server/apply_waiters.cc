@@ -101,14 +101,12 @@ Status ApplyWaiters::write_path_error() const {
 }
 
 void ApplyWaiters::FailAll(const Status& status) {
-  std::unordered_map<uint64_t, ProposeCallback> proposals;
+  FailAllProposals(status);
   std::multimap<uint64_t, ReadCallback> reads;
   {
     std::lock_guard lock(mu_);
-    proposals.swap(proposals_);
     reads.swap(reads_);
   }
-  for (auto& [id, cb] : proposals) cb(ApplyResult{status, nullptr});
   for (auto& [index, cb] : reads) cb(status);
 }
 
