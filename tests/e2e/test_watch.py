@@ -32,12 +32,12 @@ def start_watch(server, *args):
     return p, lines
 
 
-def read_until(p, lines, sentinel):
-    """Lines of the watch output up to and including the line `sentinel` (or until the process
-    ends). Gives up after GIVE_UP seconds."""
+def read_until(p, lines, sentinel=None, count=None):
+    """Lines of the watch output up to and including the line `sentinel`, or the first `count`
+    lines (or until the process ends), then stops the watch. Gives up after GIVE_UP seconds."""
     out = []
     deadline = time.monotonic() + GIVE_UP
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (count is None or len(out) < count):
         try:
             line = lines.get(timeout=0.2)
         except queue.Empty:
@@ -73,24 +73,11 @@ def etcdctl_scenario(server):
         ("from_rev", ["--prefix", "--rev=7", "w/"]),
     ]:
         p, lines = start_watch(server, *args)
-        sentinel = "w/end" if name != "key" and name != "range" else None
-        if sentinel is None:
+        if name in ("key", "range"):
             # Single key / range watches never see w/end: stop after a fixed line count.
-            want = {"key": 9, "range": 12}[name]
-            out = []
-            deadline = time.monotonic() + GIVE_UP
-            while len(out) < want and time.monotonic() < deadline:
-                try:
-                    line = lines.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                if line is None:
-                    break
-                out.append(line)
-            p.kill()
-            p.wait(timeout=10)
+            out = read_until(p, lines, count={"key": 9, "range": 12}[name])
         else:
-            out = read_until(p, lines, sentinel)
+            out = read_until(p, lines, "w/end")
         outputs[name] = out
     return outputs
 
