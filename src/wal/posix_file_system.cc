@@ -114,64 +114,11 @@ class PosixFs final : public FileSystem {
   }
 
   Result<std::string> ReadFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open", path, errno);
-    FdCloser closer(fd);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) return ErrnoStatus("fstat", path, errno);
-    std::string out(static_cast<size_t>(st.st_size), '\0');
-    size_t done = 0;
-    while (done < out.size()) {
-      ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("pread", path, errno);
-      }
-      if (n == 0) break;  // shrank under us; return what is there
-      done += static_cast<size_t>(n);
-    }
-    out.resize(done);
-    return out;
+    return Read(path, /*data_regions_only=*/false);
   }
 
   Result<std::string> ReadFileData(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus("open", path, errno);
-    FdCloser closer(fd);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) return ErrnoStatus("fstat", path, errno);
-    // Find the end of the last data region. Pre-allocated, never written space is a hole to
-    // SEEK_DATA/SEEK_HOLE on ext4, xfs and tmpfs; file systems without support report the whole
-    // file as data, which just means reading all of it.
-    off_t end = 0;
-    off_t off = 0;
-    while (off < st.st_size) {
-      off_t data = ::lseek(fd, off, SEEK_DATA);
-      if (data < 0) {
-        if (errno != ENXIO) end = st.st_size;  // ENXIO: no data after `off`
-        break;
-      }
-      off_t hole = ::lseek(fd, data, SEEK_HOLE);
-      if (hole < 0) {
-        end = st.st_size;
-        break;
-      }
-      end = std::min<off_t>(hole, st.st_size);
-      off = hole;
-    }
-    std::string out(static_cast<size_t>(end), '\0');
-    size_t done = 0;
-    while (done < out.size()) {
-      ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("pread", path, errno);
-      }
-      if (n == 0) break;
-      done += static_cast<size_t>(n);
-    }
-    out.resize(done);
-    return out;
+    return Read(path, /*data_regions_only=*/true);
   }
 
   Result<std::vector<std::string>> ListDir(const std::string& dir) override {
@@ -237,6 +184,51 @@ class PosixFs final : public FileSystem {
       return ErrnoStatus("flock (is another etcdpp using this WAL?)", dir, err);
     }
     return std::unique_ptr<DirLock>(new PosixDirLock(fd));
+  }
+
+ private:
+  // The whole file, or (data_regions_only) the file up to the end of its last data region:
+  // pre-allocated, never written space is a hole to SEEK_DATA/SEEK_HOLE on ext4, xfs and tmpfs;
+  // file systems without support report the whole file as data, which just means reading all of
+  // it. A file that shrinks meanwhile yields what is there.
+  static Result<std::string> Read(const std::string& path, bool data_regions_only) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    FdCloser closer(fd);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return ErrnoStatus("fstat", path, errno);
+    off_t end = st.st_size;
+    if (data_regions_only) {
+      end = 0;
+      off_t off = 0;
+      while (off < st.st_size) {
+        off_t data = ::lseek(fd, off, SEEK_DATA);
+        if (data < 0) {
+          if (errno != ENXIO) end = st.st_size;  // ENXIO: no data after `off`
+          break;
+        }
+        off_t hole = ::lseek(fd, data, SEEK_HOLE);
+        if (hole < 0) {
+          end = st.st_size;
+          break;
+        }
+        end = std::min<off_t>(hole, st.st_size);
+        off = hole;
+      }
+    }
+    std::string out(static_cast<size_t>(end), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("pread", path, errno);
+      }
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    out.resize(done);
+    return out;
   }
 };
 
