@@ -214,6 +214,9 @@ class WriteBatch {
 
   int64_t rev() const { return current_rev_; }
   int64_t compact_rev() const { return compact_rev_; }
+  // Changes the options for the transactions begun from now on (a batch can stay open while
+  // watchers come and go).
+  void set_collect_prev_kv(bool collect) { options_.collect_prev_kv = collect; }
 
   // Records compaction at `rev` (etcd's Compact): reads below it fail from now on, and the
   // superseded history is deleted by later CompactStep calls. ErrCompacted if

@@ -70,6 +70,7 @@ void ApplyWaiters::MarkApplied(uint64_t last) {
     auto end = reads_.upper_bound(last);
     for (auto it = reads_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
     reads_.erase(reads_.begin(), end);
+    UpdateLowestWaitingRead();
   }
   for (auto& cb : ready) cb(Status::Ok());
 }
@@ -80,12 +81,21 @@ void ApplyWaiters::WaitApplied(uint64_t index, ReadCallback done) {
 
 std::optional<Status> ApplyWaiters::WaitAppliedLater(uint64_t index, ReadCallback* done) {
   if (applied() >= index) return Status::Ok();
-  std::lock_guard lock(mu_);
-  if (applied() >= index) return Status::Ok();
-  if (!closed_.ok()) return closed_;
-  if (!write_path_error_.ok()) return write_path_error_;
-  reads_.emplace(index, std::move(*done));
+  {
+    std::lock_guard lock(mu_);
+    if (applied() >= index) return Status::Ok();
+    if (!closed_.ok()) return closed_;
+    if (!write_path_error_.ok()) return write_path_error_;
+    reads_.emplace(index, std::move(*done));
+    UpdateLowestWaitingRead();
+  }
+  if (read_waiting_hook_) read_waiting_hook_();
   return std::nullopt;
+}
+
+void ApplyWaiters::UpdateLowestWaitingRead() {
+  lowest_waiting_read_.store(reads_.empty() ? UINT64_MAX : reads_.begin()->first,
+                             std::memory_order_release);
 }
 
 bool ApplyWaiters::SetWritePathError(const Status& status) {
@@ -106,6 +116,7 @@ void ApplyWaiters::FailAll(const Status& status) {
   {
     std::lock_guard lock(mu_);
     reads.swap(reads_);
+    UpdateLowestWaitingRead();
   }
   for (auto& [index, cb] : reads) cb(status);
 }

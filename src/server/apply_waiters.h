@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,14 @@ class ApplyWaiters {
   std::optional<Status> WaitAppliedLater(uint64_t index, ReadCallback* done);
 
   uint64_t applied() const { return applied_.load(std::memory_order_acquire); }
+  // The lowest index a read waits for; UINT64_MAX when none waits. The apply thread commits
+  // early when a read waits for something it applied (see CommitPacer).
+  uint64_t lowest_waiting_read() const {
+    return lowest_waiting_read_.load(std::memory_order_acquire);
+  }
+  // Runs `hook` (outside the lock, on the waiting caller's thread) whenever a read starts to
+  // wait. REQUIRES: set before any read waits.
+  void SetReadWaitingHook(std::function<void()> hook) { read_waiting_hook_ = std::move(hook); }
   uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_acquire); }
 
   // Records the first write-path error; later ones are ignored. Returns true for the first.
@@ -76,9 +85,14 @@ class ApplyWaiters {
   void Close(const Status& status);
 
  private:
+  // REQUIRES: mu_ held.
+  void UpdateLowestWaitingRead();
+
   const size_t max_pending_;
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> acknowledged_{0};
+  std::atomic<uint64_t> lowest_waiting_read_{UINT64_MAX};  // written under mu_
+  std::function<void()> read_waiting_hook_;
 
   mutable std::mutex mu_;  // guards everything below
   Status closed_;          // OK while open

@@ -83,7 +83,13 @@ Result<std::vector<Member>> LoadClusterMembers(const std::string& path) {
 }
 
 ClusterNode::ClusterNode(Options options, DurableLog* log, StateMachine* sm, SendFn send)
-    : options_(std::move(options)), log_(log), sm_(sm), send_(std::move(send)) {}
+    : options_(std::move(options)), log_(log), sm_(sm), send_(std::move(send)) {
+  // A read that starts waiting may make the pending commit due (CommitPacer).
+  waiters_.SetReadWaitingHook([this] {
+    { std::lock_guard lock(mu_); }
+    apply_cv_.notify_one();
+  });
+}
 
 ClusterNode::~ClusterNode() { Stop(); }
 
@@ -556,40 +562,43 @@ void ClusterNode::ExpireRequests(Clock::time_point now) {
 void ClusterNode::ApplyThreadMain() {
   std::vector<raft::Entry> batch;
   std::vector<ReadCallback> reads;
+  CommitPacer pacer(options_.commit);
   for (;;) {
+    bool stop = false;
     {
       std::unique_lock lock(mu_);
-      apply_cv_.wait(lock,
-                     [&] { return stopping_ || !to_apply_.empty() || !ready_reads_.empty(); });
-      if (stopping_) return;
-      if (to_apply_.empty()) {
-        reads.swap(ready_reads_);
-        lock.unlock();
-        for (auto& cb : reads) cb(Status::Ok());
-        reads.clear();
-        continue;
+      auto ready = [&] {
+        return stopping_ || !to_apply_.empty() || !ready_reads_.empty() ||
+               pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read());
+      };
+      if (pacer.pending()) {
+        apply_cv_.wait_until(lock, pacer.deadline(), ready);
+      } else {
+        apply_cv_.wait(lock, ready);
       }
+      // What is not applied yet stays in the log for the restart; what is applied is committed.
+      stop = stopping_;
       reads.swap(ready_reads_);
-      batch = std::move(to_apply_.front());
-      to_apply_.pop_front();
-      while (!to_apply_.empty()) {
+      batch.clear();
+      while (!stop && !to_apply_.empty()) {
         for (auto& e : to_apply_.front()) batch.push_back(std::move(e));
         to_apply_.pop_front();
       }
     }
-    const uint64_t last = batch.back().index.value();
-    Status s = sm_->ApplyBatch(batch, [&](StateMachine::Results&& results) {
-      waiters_.Acknowledge(last, std::move(results));
-    });
+    Status s = batch.empty() ? Status::Ok() : ApplyCommitted(*sm_, batch, &waiters_, &pacer);
+    if (s.ok() && (stop || pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read()))) {
+      s = CommitPaced(*sm_, &waiters_, &pacer);
+    }
     if (!s.ok()) {
       SetWritePathError(s);
       FailAllPending(s);
       for (auto& cb : reads) cb(s);
       return;
     }
-    waiters_.MarkApplied(last);
+    // Reads whose index was applied when the raft thread checked it.
     for (auto& cb : reads) cb(Status::Ok());
     reads.clear();
+    if (stop) return;
   }
 }
 

@@ -76,6 +76,8 @@ class ClusterNode : public Consensus {
     // A proposal or read not answered within this time fails with "etcdserver: request timed
     // out" (etcd: 5 s plus two election timeouts). The write may still commit later.
     std::chrono::milliseconds request_timeout{7000};
+    // When applied entries are committed to the state machine (--backend-batch-interval/-limit).
+    CommitPacer::Options commit{};
     // Called on the raft thread when this member becomes leader (true) or stops being leader.
     std::function<void(bool)> on_leadership;
   };

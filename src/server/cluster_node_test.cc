@@ -33,7 +33,7 @@ class MemLog : public DurableLog {
   raft::HardState hard_state;
 };
 
-// Applies entries whose data is "<request id>" by recording the id.
+// Applies entries whose data is "<request id>" by recording the id; commits each batch at once.
 class RecordingMachine : public StateMachine {
  public:
   LogIndex applied_index() const override {
@@ -60,6 +60,8 @@ class RecordingMachine : public StateMachine {
     release(std::move(results));
     return Status::Ok();
   }
+  bool has_uncommitted() const override { return false; }
+  Status CommitApplied() override { return Status::Ok(); }
   Result<Position> SyncApplied() override {
     std::lock_guard lock(mu);
     return Position{applied, term};

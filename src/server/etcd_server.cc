@@ -17,6 +17,17 @@
 namespace etcdpp::server {
 namespace {
 
+// --backend-batch-interval and --backend-batch-limit; 0 (etcd's default) keeps ours.
+CommitPacer::Options CommitOptions(const Config& config) {
+  CommitPacer::Options o;
+  if (config.backend_batch_interval_ms > 0) {
+    o.interval = std::chrono::milliseconds(config.backend_batch_interval_ms);
+  }
+  if (config.backend_batch_limit > 0) o.max_entries = static_cast<size_t>(config.backend_batch_limit);
+  return o;
+}
+
+
 // etcd creates the data dir and its member dir with mode 0700 (fileutil.PrivateDirMode).
 Status MakePrivateDir(const std::string& dir) {
   std::error_code ec;
@@ -118,6 +129,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
     node_options.member_id = s->log_.member_id;
     node_options.cluster_id = s->log_.cluster_id;
     node_options.snapshot_count = std::max<uint64_t>(config.snapshot_count, 1);
+    node_options.commit = CommitOptions(config);
     s->node_ = std::make_unique<Node>(node_options, s->log_.log.get(), s->sm_.get());
     s->ctx_.node = s->node_.get();
   } else {
@@ -269,6 +281,7 @@ Status EtcdServer::CreateCluster(std::vector<Member> members, const Member& me,
   o.heartbeat = std::chrono::milliseconds(config_.heartbeat_interval_ms);
   o.election_ticks = static_cast<int>(std::max<uint64_t>(config_.ElectionTicks(), 2));
   o.snapshot_count = std::max<uint64_t>(config_.snapshot_count, 1);
+  o.commit = CommitOptions(config_);
   o.request_timeout = std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms);
   o.on_leadership = [this](bool leader) {
     // Only the leader expires leases (etcd's primary lessor); a new leader extends every lease

@@ -70,9 +70,19 @@ Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
     release({});
     return Status::Ok();
   }
-  mvcc::WriteBatchOptions options;
-  options.collect_prev_kv = needs_prev_kv_ && needs_prev_kv_();
-  ETCDPP_ASSIGN_OR_RETURN(mvcc::WriteBatch batch, store_->Write(options));
+  const bool collect_prev_kv = needs_prev_kv_ && needs_prev_kv_();
+  if (!open_) {
+    ETCDPP_ASSIGN_OR_RETURN(mvcc::WriteBatch batch, store_->Write({}));
+    open_.emplace(std::move(batch));
+  }
+  mvcc::WriteBatch& batch = *open_;
+  batch.set_collect_prev_kv(collect_prev_kv);
+  // A storage failure leaves the LMDB transaction unusable: nothing applied since the last
+  // commit counts (it stays in the log; the write path stops).
+  auto abort = [&](Status s) {
+    AbortOpen();
+    return s;
+  };
   Results results;
   std::vector<mvcc::Event> events;
   etcdpp::internal::InternalRequest req;
@@ -82,40 +92,46 @@ Status KvStateMachine::ApplyBatch(std::span<const raft::Entry> entries,
   for (const raft::Entry& e : entries) {
     if (e.type != raft::EntryType::kNormal || e.data.empty()) continue;
     if (!req.ParseFromString(e.data)) {
-      batch.Abort();
-      return DataLoss("log entry " + std::to_string(e.index.value()) + " (term " +
-                      std::to_string(e.term.value()) + ") is not a valid request");
+      return abort(DataLoss("log entry " + std::to_string(e.index.value()) + " (term " +
+                            std::to_string(e.term.value()) + ") is not a valid request"));
     }
     release_after_commit |= req.has_compaction();
     ApplyResult r = ApplyOne(batch, req, &events);
     if (!r.status.ok()) {
       if (!api::IsClientError(r.status) && !mvcc::IsCompacted(r.status) &&
           !mvcc::IsFutureRev(r.status)) {
-        // A storage failure leaves the LMDB transaction unusable: nothing of this batch counts.
-        batch.Abort();
-        return r.status;
+        return abort(r.status);
       }
       r.status = api::ToClientStatus(r.status);
     }
     results.emplace_back(req.id(), std::move(r));
   }
   auto compact_done = batch.CompactStep();
-  if (!compact_done.ok()) {
-    batch.Abort();
-    return compact_done.status();
-  }
+  if (!compact_done.ok()) return abort(compact_done.status());
   batch.SetConsistentIndex(entries.back().index, entries.back().term);
-  // Every result is final: the entries are durable in the log, so the answers need not wait for
-  // the commit's fdatasync. New watchers start after the revisions answered so far.
-  if (!release_after_commit) {
+  if (release_after_commit) {
+    ETCDPP_RETURN_IF_ERROR(CommitApplied());
+  } else {
+    // Every result is final: the entries are durable in the log, so neither the answers nor the
+    // events need wait for the commit. New watchers start after the revisions answered so far.
     batch.Acknowledge();
-    release(std::move(results));
   }
-  ETCDPP_RETURN_IF_ERROR(batch.Commit());
-  if (release_after_commit) release(std::move(results));
-  if (lessor_ != nullptr) lessor_->AfterCommit();  // keep-alives waiting for revokes
+  release(std::move(results));
   if (sink_ && !events.empty()) sink_(std::move(events));
   return Status::Ok();
+}
+
+Status KvStateMachine::CommitApplied() {
+  if (!open_) return Status::Ok();
+  Status s = open_->Commit();
+  open_.reset();
+  if (s.ok() && lessor_ != nullptr) lessor_->AfterCommit();  // keep-alives waiting for revokes
+  return s;
+}
+
+void KvStateMachine::AbortOpen() {
+  if (open_) open_->Abort();
+  open_.reset();
 }
 
 }  // namespace etcdpp::server

@@ -1,11 +1,13 @@
-// KvStateMachine: the node's StateMachine over the MVCC store. Applies each batch of committed
-// log entries (encoded etcdpp.internal.InternalRequest) in one LMDB write transaction that also
-// records the applied index; releases the proposals' responses just before that commit.
+// KvStateMachine: the node's StateMachine over the MVCC store. Applies batches of committed log
+// entries (encoded etcdpp.internal.InternalRequest) into one open LMDB write transaction that
+// also records the applied index, releasing the proposals' responses and publishing the events
+// as each batch is applied; CommitApplied commits that transaction and tells the lessor.
 //
-// Thread: ApplyBatch runs on the node's apply thread only.
+// Thread: ApplyBatch and CommitApplied run on the node's apply thread only.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "mvcc/store.h"
@@ -23,7 +25,8 @@ namespace etcdpp::server {
 
 class KvStateMachine : public StateMachine {
  public:
-  // Called after each committed batch with the events of every revision it created, in order.
+  // Called after each applied batch (before its commit; see WatchHub::Publish) with the events
+  // of every revision it created, in order.
   using EventSink = std::function<void(std::vector<mvcc::Event>&&)>;
 
   KvStateMachine(mvcc::Store* store, apply::KvApplier applier)
@@ -43,16 +46,22 @@ class KvStateMachine : public StateMachine {
   Result<Position> SyncApplied() override;
   Status ApplyBatch(std::span<const raft::Entry> entries,
                     const std::function<void(Results&&)>& release) override;
+  bool has_uncommitted() const override { return open_.has_value(); }
+  Status CommitApplied() override;
 
  private:
   ApplyResult ApplyOne(mvcc::WriteBatch& batch, const etcdpp::internal::InternalRequest& req,
                        std::vector<mvcc::Event>* events);
+  // Drops the open transaction and its events (after a storage error).
+  void AbortOpen();
 
   mvcc::Store* const store_;
   const apply::KvApplier applier_;
   EventSink sink_;
   std::function<bool()> needs_prev_kv_;
   lease::Lessor* lessor_ = nullptr;
+  // The transaction ApplyBatch applied into since the last commit.
+  std::optional<mvcc::WriteBatch> open_;
 };
 
 }  // namespace etcdpp::server

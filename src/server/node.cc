@@ -6,8 +6,45 @@
 #include "server/api/errors.h"
 
 namespace etcdpp::server {
+
+Status ApplyCommitted(StateMachine& sm, std::span<const raft::Entry> batch, ApplyWaiters* waiters,
+                      CommitPacer* pacer) {
+  const uint64_t last = batch.back().index.value();
+  Status s = sm.ApplyBatch(batch, [&](StateMachine::Results&& results) {
+    waiters->Acknowledge(last, std::move(results));
+  });
+  if (!s.ok()) {
+    pacer->Committed();  // the state machine dropped everything uncommitted
+    return s;
+  }
+  if (sm.has_uncommitted()) {
+    size_t bytes = 0;
+    for (const raft::Entry& e : batch) bytes += e.data.size();
+    pacer->Applied(last, batch.size(), bytes, CommitPacer::Clock::now());
+  } else {
+    pacer->Committed();
+    waiters->MarkApplied(last);
+  }
+  return Status::Ok();
+}
+
+Status CommitPaced(StateMachine& sm, ApplyWaiters* waiters, CommitPacer* pacer) {
+  if (!pacer->pending()) return Status::Ok();
+  const uint64_t last = pacer->pending_last();
+  Status s = sm.CommitApplied();
+  pacer->Committed();
+  if (s.ok()) waiters->MarkApplied(last);
+  return s;
+}
+
 Node::Node(Options options, DurableLog* log, StateMachine* sm)
-    : options_(options), log_(log), sm_(sm) {}
+    : options_(options), log_(log), sm_(sm) {
+  // A read that starts waiting may make the pending commit due (CommitPacer).
+  waiters_.SetReadWaitingHook([this] {
+    { std::lock_guard lock(mu_); }
+    apply_cv_.notify_one();
+  });
+}
 
 Node::~Node() { Stop(); }
 
@@ -24,6 +61,7 @@ Status Node::Start(RecoveredLog recovered) {
         << "log does not continue the state machine: applied=" << applied
         << " first=" << replay.front().index.value();
     ETCDPP_RETURN_IF_ERROR(sm_->ApplyBatch(replay, [](StateMachine::Results&&) {}));
+    ETCDPP_RETURN_IF_ERROR(sm_->CommitApplied());
     spdlog::info("replayed {} log entries after applied index {}", replay.size(), applied);
   }
   applied = sm_->applied_index().value();
@@ -42,6 +80,7 @@ Status Node::Start(RecoveredLog recovered) {
   last_index_ = noop.index.value();
   ETCDPP_RETURN_IF_ERROR(sm_->ApplyBatch(std::span<const raft::Entry>(&noop, 1),
                                          [](StateMachine::Results&&) {}));
+  ETCDPP_RETURN_IF_ERROR(sm_->CommitApplied());
   term_.store(term, std::memory_order_release);
   committed_.store(last_index_, std::memory_order_release);
   waiters_.StartAt(sm_->applied_index().value());
@@ -172,38 +211,47 @@ void Node::MaybeCompactLog(uint64_t min_entries) {
 
 void Node::ApplyThreadMain() {
   std::vector<raft::Entry> batch;
+  CommitPacer pacer(options_.commit);
   for (;;) {
+    bool stop = false;
     {
       std::unique_lock lock(mu_);
-      apply_cv_.wait(lock, [&] { return stopping_ || !to_apply_.empty(); });
-      if (stopping_ && to_apply_.empty()) return;
+      auto ready = [&] {
+        return stopping_ || !to_apply_.empty() ||
+               pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read());
+      };
+      if (pacer.pending()) {
+        apply_cv_.wait_until(lock, pacer.deadline(), ready);
+      } else {
+        apply_cv_.wait(lock, ready);
+      }
+      stop = stopping_ && to_apply_.empty();
       if (!waiters_.write_path_error().ok()) {
         // A batch failed to apply: applying later ones would skip its entries for good. They
         // stay in the log for the restart to replay; their proposers were failed.
         to_apply_.clear();
+        if (stop) return;
         continue;
       }
-      // Merge everything committed so far into one state-machine transaction.
-      batch = std::move(to_apply_.front());
-      to_apply_.pop_front();
+      // Merge everything committed so far into one state-machine batch.
+      batch.clear();
       while (!to_apply_.empty()) {
         for (auto& e : to_apply_.front()) batch.push_back(std::move(e));
         to_apply_.pop_front();
       }
     }
-    const uint64_t last = batch.back().index.value();
-    Status s = sm_->ApplyBatch(batch, [&](StateMachine::Results&& results) {
-      waiters_.Acknowledge(last, std::move(results));
-    });
+    Status s = batch.empty() ? Status::Ok() : ApplyCommitted(*sm_, batch, &waiters_, &pacer);
+    if (s.ok() && (stop || pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read()))) {
+      s = CommitPaced(*sm_, &waiters_, &pacer);
+    }
     if (!s.ok()) {
       SetWritePathError(s);
       // Entries are durable in the log but not visible: waiting reads must not be served from
       // a state without them. Fail them (and the proposers not yet answered); a restart replays
       // the log.
       waiters_.FailAll(s);
-      continue;
     }
-    waiters_.MarkApplied(last);
+    if (stop) return;
   }
 }
 

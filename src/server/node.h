@@ -43,6 +43,7 @@
 #include "base/status.h"
 #include "raft/types.h"
 #include "server/apply_waiters.h"
+#include "server/commit_pacer.h"
 #include "server/consensus.h"
 
 namespace etcdpp::server {
@@ -57,13 +58,19 @@ class StateMachine {
   virtual LogIndex applied_index() const = 0;
   // (request id, result) of every entry of a batch that carried a proposal, in log order.
   using Results = std::vector<std::pair<uint64_t, ApplyResult>>;
-  // Applies `entries` (consecutive, starting at applied_index()+1) in one transaction and records
-  // the last index. Calls `release(results)` once every result of the batch is final: before
-  // the transaction commits (its changes become visible to reads only when ApplyBatch returns
-  // OK), or after it when the batch must be visible before anyone hears of it. Exactly once
-  // when returning OK. A non-OK return is fatal for the write path (disk error).
+  // Applies `entries` (consecutive, following the last entry applied) into the open transaction,
+  // beginning one if none is open, and records the last index in it. Calls `release(results)`
+  // exactly once when returning OK, once every result of the batch is final: before the
+  // transaction commits, or after committing it when the batch must be visible before anyone
+  // hears of it (then nothing is left uncommitted). A non-OK return is fatal for the write path
+  // (disk error); what was applied since the last commit is dropped.
   virtual Status ApplyBatch(std::span<const raft::Entry> entries,
                             const std::function<void(Results&&)>& release) = 0;
+  // True while entries applied by ApplyBatch wait for CommitApplied.
+  virtual bool has_uncommitted() const = 0;
+  // Commits the open transaction, if any: what was applied becomes visible to reads and
+  // applied_index() reaches it. A non-OK return is fatal for the write path.
+  virtual Status CommitApplied() = 0;
   // Any thread. Makes every applied entry durable in the state machine (not just committed to
   // it) and returns the position of the last one: the log may then drop entries up to it.
   struct Position {
@@ -72,6 +79,14 @@ class StateMachine {
   };
   virtual Result<Position> SyncApplied() = 0;
 };
+
+// The apply step shared by Node and ClusterNode (apply thread): applies `batch` (non-empty),
+// answers its proposals, and raises the applied index if the state machine committed it at once;
+// otherwise the entries wait in `pacer` for CommitPaced. On error nothing uncommitted is left.
+Status ApplyCommitted(StateMachine& sm, std::span<const raft::Entry> batch, ApplyWaiters* waiters,
+                      CommitPacer* pacer);
+// Commits what `pacer` holds, if anything, and raises the applied index to it.
+Status CommitPaced(StateMachine& sm, ApplyWaiters* waiters, CommitPacer* pacer);
 
 // The durable log the node appends to. Implemented over wal::Wal.
 // Thread: the log thread only.
@@ -101,6 +116,8 @@ class Node : public Consensus {
     // entries (txns of many puts) would otherwise make restart after a crash read hundreds of
     // megabytes. One WAL segment.
     uint64_t compact_after_bytes = 64ull << 20;
+    // When applied entries are committed to the state machine (--backend-batch-interval/-limit).
+    CommitPacer::Options commit{};
   };
 
   // Recovered state of the log: the hard state and every entry after the state machine's applied

@@ -4,6 +4,8 @@
 
 #include <future>
 #include <map>
+#include <optional>
+#include <thread>
 
 namespace etcdpp::server {
 namespace {
@@ -36,8 +38,8 @@ class MemoryLog : public DurableLog {
 };
 
 // A state machine whose state is the list of applied payloads; a request id is the payload.
-// `commit_gate`, when set, runs between releasing a batch's results and its commit, and its
-// Status is the commit's outcome.
+// `commit_gate`, when set, runs at the start of each commit, and its Status is the commit's
+// outcome.
 class ListStateMachine : public StateMachine {
  public:
   LogIndex applied_index() const override { return applied; }
@@ -45,19 +47,30 @@ class ListStateMachine : public StateMachine {
                     const std::function<void(Results&&)>& release) override {
     ++batches;
     Results results;
-    std::vector<std::string> data;
+    const uint64_t last = pending_last.value_or(applied).value();
     for (const auto& e : entries) {
-      EXPECT_EQ(e.index.value(), applied.value() + 1 + (&e - entries.data()));
+      EXPECT_EQ(e.index.value(), last + 1 + (&e - entries.data()));
       if (e.data.empty()) continue;
-      data.push_back(e.data);
+      pending_data.push_back(e.data);
       results.emplace_back(std::stoull(e.data), ApplyResult{});
     }
+    pending_last = entries.back().index;
     release(std::move(results));
-    if (commit_gate) ETCDPP_RETURN_IF_ERROR(commit_gate());
-    applied = entries.back().index;
-    durable_applied.store(applied.value());
-    for (auto& d : data) applied_data.push_back(std::move(d));
     return Status::Ok();
+  }
+  bool has_uncommitted() const override { return pending_last.has_value(); }
+  Status CommitApplied() override {
+    if (!pending_last) return Status::Ok();
+    ++commits;
+    Status s = commit_gate ? commit_gate() : Status::Ok();
+    if (s.ok()) {
+      applied = *pending_last;
+      durable_applied.store(applied.value());
+      for (auto& d : pending_data) applied_data.push_back(std::move(d));
+    }
+    pending_data.clear();
+    pending_last.reset();
+    return s;
   }
   // Called from the log thread while the apply thread applies: reads the published copy.
   Result<Position> SyncApplied() override {
@@ -66,7 +79,10 @@ class ListStateMachine : public StateMachine {
   std::atomic<uint64_t> durable_applied{0};
   LogIndex applied;
   int batches = 0;
-  std::vector<std::string> applied_data;
+  int commits = 0;
+  std::vector<std::string> applied_data;  // committed
+  std::optional<LogIndex> pending_last;   // applied, not committed
+  std::vector<std::string> pending_data;
   std::function<Status()> commit_gate;
 };
 
@@ -190,6 +206,69 @@ TEST_F(HeldCommitTest, FailedCommitFailsWaitingReadsAndStopsApplying) {
   EXPECT_EQ(log_.log.back().data, "5");   // the acknowledged write stays in the log
 }
 
+// Waits (bounded) until `pred` holds; the node's threads move on their own.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 5000 && !pred(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return pred();
+}
+
+Node::Options PacedOptions(std::chrono::microseconds interval, size_t max_entries = 10000) {
+  Node::Options options{MemberId(1), ClusterId(2)};
+  options.commit.interval = interval;
+  options.commit.max_entries = max_entries;
+  return options;
+}
+
+TEST(NodeTest, AnswersWithoutCommittingUntilAReadNeedsTheWrites) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node(PacedOptions(std::chrono::hours(1)), &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  const int commits_at_start = sm.commits;  // the replay and the no-op commit at once
+  ProposeAndWait(node, 5, "5");
+  ProposeAndWait(node, 6, "6");
+  EXPECT_LT(node.applied_index(), node.acknowledged_index());
+  std::promise<Status> read;
+  node.ReadAcknowledged([&](Status s) { read.set_value(s); });
+  EXPECT_TRUE(read.get_future().get().ok());  // at once, not after the hour
+  EXPECT_EQ(node.applied_index(), node.acknowledged_index());
+  node.Stop();
+  EXPECT_EQ(sm.commits, commits_at_start + 1);  // both writes in one commit
+  EXPECT_EQ(sm.applied_data, (std::vector<std::string>{"5", "6"}));
+}
+
+TEST(NodeTest, CommitsAfterTheInterval) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node(PacedOptions(std::chrono::milliseconds(20)), &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  ProposeAndWait(node, 5, "5");
+  EXPECT_TRUE(Eventually([&] { return node.applied_index() == node.acknowledged_index(); }));
+}
+
+TEST(NodeTest, CommitsAtTheEntryLimit) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node(PacedOptions(std::chrono::hours(1), /*max_entries=*/3), &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  for (uint64_t id = 1; id <= 3; ++id) ProposeAndWait(node, id, std::to_string(id));
+  EXPECT_TRUE(Eventually([&] { return node.applied_index() == node.acknowledged_index(); }));
+}
+
+TEST(NodeTest, StopCommitsWhatWasApplied) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node(PacedOptions(std::chrono::hours(1)), &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  ProposeAndWait(node, 5, "5");
+  node.Stop();
+  EXPECT_EQ(sm.applied_data, std::vector<std::string>{"5"});
+  EXPECT_FALSE(sm.has_uncommitted());
+}
+
 TEST(NodeTest, FailedSaveIsStickyAndFailsProposers) {
   MemoryLog log;
   ListStateMachine sm;
@@ -228,6 +307,7 @@ TEST(NodeTest, CompactsTheLogEverySnapshotCountEntries) {
   ListStateMachine sm;
   Node::Options options{MemberId(1), ClusterId(2)};
   options.snapshot_count = 10;
+  options.commit.interval = std::chrono::microseconds(0);  // compaction follows commits
   Node node(options, &log, &sm);
   ASSERT_TRUE(node.Start({}).ok());
   for (uint64_t id = 1; id <= 50; ++id) ProposeAndWait(node, id, std::to_string(id));
@@ -243,6 +323,7 @@ TEST(NodeTest, CompactsTheLogAfterManyBytes) {
   ListStateMachine sm;
   Node::Options options{MemberId(1), ClusterId(2)};
   options.compact_after_bytes = 100;
+  options.commit.interval = std::chrono::microseconds(0);
   Node node(options, &log, &sm);
   ASSERT_TRUE(node.Start({}).ok());
   // Payloads of ~60 bytes that still parse as the request id.

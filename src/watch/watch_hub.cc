@@ -544,6 +544,7 @@ bool WatchHub::CatchUpRound() {
 
   std::lock_guard<std::mutex> l(mu_);
   ++stamp_;
+  bool progressed = false;  // some watcher was sent events, moved on or stopped
   std::vector<Watcher*> live;
   for (const Entry& e : snapshot) {
     Watcher* w = e.w.get();
@@ -558,6 +559,7 @@ bool WatchHub::CatchUpRound() {
       resp.set_canceled(true);
       SendControlLocked(w->stream, resp);
       DetachLocked(w);
+      progressed = true;
       continue;
     }
     w->stamp = stamp_;
@@ -599,13 +601,21 @@ bool WatchHub::CatchUpRound() {
       }
     }
     if (w->state != Watcher::State::kUnsynced) continue;  // the stream broke while sending
-    w->min_rev = std::max(w->min_rev, covered + 1);
+    if (covered + 1 > w->min_rev) {
+      w->min_rev = covered + 1;
+      progressed = true;
+    }
     ++w->gen;
     // Everything below min_rev has been sent; everything the dispatcher has not yet dispatched
     // will reach it from memory.
-    if (w->min_rev > dispatched_rev_) MoveToSyncedLocked(w);
+    if (w->min_rev > dispatched_rev_) {
+      MoveToSyncedLocked(w);
+      progressed = true;
+    }
   }
-  return !live.empty() || live.size() != snapshot.size();
+  // A watcher can be stuck only behind revisions dispatched from memory but not committed yet;
+  // the caller then waits a retry interval instead of re-reading the store at once.
+  return progressed;
 }
 
 }  // namespace etcdpp::watch

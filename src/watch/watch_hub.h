@@ -122,12 +122,15 @@ class WatchHub {
 
   // --- apply thread ---
 
-  // Hands over the changes of one revision (TxnWrite::End() of a committed transaction).
-  // REQUIRES: the batch holding the revision has committed (catch-up reads it from the store);
-  // revisions are published in increasing order. Empty `events` is ignored.
+  // Hands over the changes of one revision (TxnWrite::End() of an applied transaction).
+  // REQUIRES: the revision is final (durable in the log and acknowledged: Store::
+  // acknowledged_rev() covers it), though its batch may not have committed yet; revisions are
+  // published in increasing order. Empty `events` is ignored. Synced watchers get it from
+  // memory; catch-up reads only committed history, so an unsynced watcher whose next revision
+  // is not committed yet waits for the commit (retrying every catch_up_retry_interval).
   void Publish(std::vector<mvcc::Event> events);
-  // The same for the concatenated events of several revisions (one committed WriteBatch, in
-  // revision order): what KvStateMachine's EventSink hands over.
+  // The same for the concatenated events of several revisions (one applied batch, in revision
+  // order): what KvStateMachine's EventSink hands over.
   void PublishBatch(std::vector<mvcc::Event>&& events);
   // True iff some watcher wants prev_kv: pass to WriteBatchOptions::collect_prev_kv. Events that
   // lack a prev_kv a watcher needs (the flag was read before the watcher existed) are served
