@@ -1,4 +1,4 @@
-// WatchHub: every watcher of the server, and the delivery of committed changes to them.
+// WatchHub: every watcher of the server, and the delivery of applied changes to them.
 //
 // Model (etcd's mvcc/watchable_store.go, re-done for one writer and non-blocking streams):
 //  - A watcher is *synced* when it has been sent every matching change up to the last revision

@@ -188,6 +188,36 @@ TEST_F(HubTest, CreatedThenMatchingEventsOnly) {
   EXPECT_EQ(e[0].kv().create_revision(), 3);
 }
 
+// The apply thread publishes revisions as soon as they are applied, before their batch commits:
+// live watchers get them at once; a watcher catching up from history waits for the commit,
+// then continues without a gap or a repeat.
+TEST_F(HubTest, PublishedBeforeCommitReachesLiveWatchersAndCatchUpAfterTheCommit) {
+  Put("a", "0");  // rev 2, committed
+  auto [sink, s] = Open();
+  hub_->Create(s, Req("a"));  // watch 0: live, from rev 3
+  auto batch = ts_.store().Write({});
+  ASSERT_TRUE(batch.ok());
+  for (std::string v : {"1", "2"}) {  // revs 3 and 4, published uncommitted
+    mvcc::TxnWrite t = batch->BeginTxn();
+    ASSERT_TRUE(t.Put("a", v, LeaseId(0)).ok());
+    std::vector<mvcc::Event> events = t.End();
+    batch->Acknowledge();
+    hub_->Publish(std::move(events));
+  }
+  ASSERT_TRUE(sink->WaitEvents(0, 2));
+  hub_->Create(s, Req("a", "", 2));  // watch 1: from rev 2; history has only rev 2 so far
+  ASSERT_TRUE(sink->WaitEvents(1, 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // catch-up retries meanwhile
+  EXPECT_EQ(Keys(sink->Events(1)), (std::vector<std::string>{"+a@2"}));
+  ASSERT_TRUE(batch->Commit().ok());
+  ASSERT_TRUE(sink->WaitEvents(1, 3));
+  Put("a", "3");  // rev 5: watch 1 is live again
+  ASSERT_TRUE(sink->WaitEvents(1, 4));
+  ASSERT_TRUE(sink->WaitEvents(0, 3));
+  EXPECT_EQ(Keys(sink->Events(1)), (std::vector<std::string>{"+a@2", "+a@3", "+a@4", "+a@5"}));
+  EXPECT_EQ(Keys(sink->Events(0)), (std::vector<std::string>{"+a@3", "+a@4", "+a@5"}));
+}
+
 TEST_F(HubTest, TxnEventsArriveTogetherInTxnOrder) {
   auto [sink, s] = Open();
   hub_->Create(s, Req("k", "l"));
