@@ -160,7 +160,9 @@ Result<ReadTxn> Env::BeginRead() const {
 
 Result<WriteTxn> Env::BeginWrite() {
   CHECK(!options_.read_only) << "write transaction on a read-only env " << options_.path;
+  std::unique_lock turn(writer_turn_mu_);
   std::unique_lock writer(writer_mu_);
+  turn.unlock();
   std::shared_ptr<Handle> handle = Current();
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(handle->env, nullptr, 0, &txn);
@@ -171,7 +173,9 @@ Result<WriteTxn> Env::BeginWrite() {
 Status Env::Defragment() {
   CHECK(!options_.read_only) << "defragmenting a read-only env " << options_.path;
   // From here on no write transaction runs: the copy is the final state of the old file.
+  std::unique_lock turn(writer_turn_mu_);
   std::unique_lock writer(writer_mu_);
+  turn.unlock();
   std::shared_ptr<Handle> old = Current();
   const std::string tmp = options_.path + std::string(kDefragTempSuffix);
   const std::string tmp_lock = tmp + "-lock";

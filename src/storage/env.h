@@ -164,6 +164,10 @@ class Env {
   // Held by the live WriteTxn (from BeginWrite to Commit/Abort), by OpenDbi and by Defragment:
   // the environment never changes under a writer.
   std::mutex writer_mu_;
+  // Taken on the way to writer_mu_ by BeginWrite and Defragment (and held while waiting for it),
+  // so that they get it in turn: the apply thread, which begins its next transaction right after
+  // committing the last, cannot starve a waiting Defragment.
+  std::mutex writer_turn_mu_;
   // Guards current_ and dbis_.
   mutable std::mutex handle_mu_;
   std::shared_ptr<Handle> current_;

@@ -8,6 +8,7 @@
 #include "grpc/typed.h"
 #include "server/api/errors.h"
 #include "server/api/propose.h"
+#include "server/api/read_barrier.h"
 
 namespace etcdpp::server {
 namespace {
@@ -245,16 +246,23 @@ void RegisterLeaseService(grpc::Registry* registry, const ApiContext* ctx, lease
         } else {
           resp.set_ttl(info->remaining_seconds);
           resp.set_grantedttl(info->granted_ttl_seconds);
-          if (req.keys()) {
-            auto view = ctx->store->Read();
-            if (!view.ok()) return r.Fail(api::ToClientStatus(view.status()));
-            auto keys = view->KeysWithLease(LeaseId(req.id()));
-            if (!keys.ok()) return r.Fail(api::ToClientStatus(keys.status()));
-            for (auto& k : *keys) resp.add_keys(std::move(k));
-          }
         }
-        ctx->FillHeader(resp.mutable_header(), ctx->store->acknowledged_rev());
-        r.Reply(resp);
+        if (!info.has_value() || !req.keys()) {
+          ctx->FillHeader(resp.mutable_header(), ctx->store->acknowledged_rev());
+          return r.Reply(resp);
+        }
+        // The attached keys come from the store: include every put the caller saw answered.
+        OnSnapshot(ctx, /*serializable=*/true, std::move(r),
+                   [ctx, resp = std::move(resp)](
+                       const mvcc::ReadView& view,
+                       grpc::TypedResponder<LeaseTimeToLiveResponse>& responder) {
+                     auto keys = view.KeysWithLease(LeaseId(resp.id()));
+                     if (!keys.ok()) return responder.Fail(api::ToClientStatus(keys.status()));
+                     LeaseTimeToLiveResponse out = resp;
+                     for (auto& k : *keys) out.add_keys(std::move(k));
+                     ctx->FillHeader(out.mutable_header(), ctx->store->acknowledged_rev());
+                     responder.Reply(out);
+                   });
       });
 
   grpc::AddTypedUnary<LeaseLeasesRequest, LeaseLeasesResponse>(
