@@ -14,6 +14,8 @@ namespace {
 // Events handled per epoll_wait call; more are picked up by the next call.
 constexpr int kMaxEventsPerWait = 256;
 thread_local EventLoop* current_loop = nullptr;
+// The WakeBatch alive on this thread, if any (EventLoop::WakeBatch).
+thread_local EventLoop::WakeBatch* current_wake_batch = nullptr;
 }  // namespace
 
 EventLoop* EventLoop::Current() { return current_loop; }
@@ -87,10 +89,28 @@ bool EventLoop::Post(std::function<void()> fn) {
   // Only the first task of a batch needs to wake the loop; the rest ride along. The loop thread
   // itself drains the queue every iteration, so it never needs the wake-up.
   if (was_empty && !InLoopThread()) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+    if (current_wake_batch != nullptr) {
+      current_wake_batch->loops_.push_back(shared_from_this());
+    } else {
+      Wake();
+    }
   }
   return true;
+}
+
+void EventLoop::Wake() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+EventLoop::WakeBatch::WakeBatch() {
+  CHECK(current_wake_batch == nullptr) << "nested EventLoop::WakeBatch";
+  current_wake_batch = this;
+}
+
+EventLoop::WakeBatch::~WakeBatch() {
+  current_wake_batch = nullptr;
+  for (auto& loop : loops_) loop->Wake();
 }
 
 bool EventLoop::Dispatch(std::function<void()> fn) {

@@ -56,6 +56,22 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   // Thread-safe. Queues fn to run on the loop thread. Returns false (and drops fn) iff the loop
   // has stopped; callers treat that as "the connection is gone".
   bool Post(std::function<void()> fn);
+  // While a WakeBatch lives on a thread, Post() from that thread wakes each loop once, when the
+  // batch ends, instead of at its first task: a burst of posts to many connections (a watch
+  // revision fanned out to thousands of streams) then costs one wake-up per loop rather than a
+  // race of wake-ups and context switches with the loops draining it. Keep batches short: the
+  // tasks wait for the end of the batch. Not nestable.
+  class WakeBatch {
+   public:
+    WakeBatch();
+    ~WakeBatch();
+    WakeBatch(const WakeBatch&) = delete;
+    WakeBatch& operator=(const WakeBatch&) = delete;
+
+   private:
+    friend class EventLoop;
+    std::vector<std::shared_ptr<EventLoop>> loops_;  // to wake at the end
+  };
   // Runs fn now if called on the loop thread, else posts it. Returns false iff dropped.
   bool Dispatch(std::function<void()> fn);
   bool InLoopThread() const { return std::this_thread::get_id() == thread_id_.load(); }
@@ -90,6 +106,7 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   void RunTimers();
   void RunDeferred();
   int NextTimeoutMs();
+  void Wake();
 
   const std::string name_;
   const int epoll_fd_;

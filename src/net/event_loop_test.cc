@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
+#include <thread>
 
 namespace etcdpp::net {
 namespace {
@@ -18,6 +20,32 @@ TEST(EventLoopTest, PostRunsOnLoopThreadInOrder) {
   loop->Stop();
   ASSERT_EQ(seen.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i);
+}
+
+TEST(EventLoopTest, WakeBatchWakesEachLoopOnceItEnds) {
+  auto a = EventLoop::Create("a").value();
+  auto b = EventLoop::Create("b").value();
+  a->Start();
+  b->Start();
+  std::atomic<int> ran{0};
+  std::promise<void> a_done, b_done;
+  {
+    EventLoop::WakeBatch batch;
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(a->Post([&] { ++ran; }));
+      ASSERT_TRUE(b->Post([&] { ++ran; }));
+    }
+    ASSERT_TRUE(a->Post([&] { a_done.set_value(); }));
+    ASSERT_TRUE(b->Post([&] { b_done.set_value(); }));
+    // Idle loops are not woken while the batch lasts.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(ran.load(), 0);
+  }
+  a_done.get_future().wait();
+  b_done.get_future().wait();
+  EXPECT_EQ(ran.load(), 20);
+  a->Stop();
+  b->Stop();
 }
 
 TEST(EventLoopTest, PostAfterStopIsRefused) {

@@ -136,9 +136,16 @@ void WatchHub::DispatchLoop() {
         overflow_from_rev_ = 0;
       }
     }
-    for (const Revision& r : batch) {
-      std::lock_guard<std::mutex> l(mu_);
-      DispatchLocked(r);
+    auto dispatch = [&] {
+      for (const Revision& r : batch) {
+        std::lock_guard<std::mutex> l(mu_);
+        DispatchLocked(r);
+      }
+    };
+    if (options_.around_dispatch) {
+      options_.around_dispatch(dispatch);
+    } else {
+      dispatch();
     }
     if (overflow_from != 0) {
       std::lock_guard<std::mutex> l(mu_);

@@ -103,6 +103,10 @@ struct WatchHubOptions {
   // Fills cluster_id, member_id and raft_term of a response header for `revision`.
   // Default: zeros (tests).
   std::function<void(etcdserverpb::ResponseHeader*, int64_t revision)> fill_header;
+  // Runs `dispatch` (the dispatcher sending one batch of revisions to the synced watchers) on
+  // the calling thread; the server wraps it so that the transport wakes each loop once per
+  // batch (net::EventLoop::WakeBatch). Default: runs it as it is.
+  std::function<void(const std::function<void()>& dispatch)> around_dispatch;
 };
 
 enum class LeaderRequirement { kNone, kRequireLeader };

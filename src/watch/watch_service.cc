@@ -6,6 +6,7 @@
 
 #include "etcdserverpb/rpc.pb.h"
 #include "grpc/typed.h"
+#include "net/event_loop.h"
 
 namespace etcdpp::watch {
 namespace {
@@ -70,6 +71,10 @@ WatchHubOptions HubOptionsFor(const server::ApiContext* context) {
   }
   o.fill_header = [context](etcdserverpb::ResponseHeader* h, int64_t rev) {
     context->FillHeader(h, rev);
+  };
+  o.around_dispatch = [](const std::function<void()>& dispatch) {
+    net::EventLoop::WakeBatch batch;
+    dispatch();
   };
   return o;
 }
