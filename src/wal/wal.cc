@@ -122,6 +122,7 @@ Result<std::unique_ptr<Wal>> Wal::Create(const std::string& dir_in, std::string_
                           fs->OpenFile(JoinPath(dir, wal->segments_[0].file), OpenMode::kExisting));
 
   wal->tail_offset_ = tail;
+  wal->zeroed_to_ = tail;
   wal->tail_header_end_ = tail;
   wal->chain_ = chain;
   wal->state_ = State::kWritable;
@@ -346,6 +347,7 @@ Result<WalContents> Wal::ReadAll() {
     ETCDPP_RETURN_IF_ERROR(tail_->Sync());
   }
   tail_offset_ = tail_end;
+  zeroed_to_ = tail_end;
   chain_ = tail_chain;
   // The segment header block ends before the first entry; an entry-less tail is never cut.
   tail_header_end_ = tail_has_records_after_header ? 0 : tail_end;
@@ -382,6 +384,17 @@ Status Wal::SyncTail() {
 }
 
 Status Wal::WriteTail(std::string_view bytes) {
+  const uint64_t end = tail_offset_ + bytes.size();
+  zeroed_to_ = std::max(zeroed_to_, tail_offset_);
+  if (options_.zero_ahead_bytes > 0 && end > zeroed_to_ && end < options_.segment_size_bytes) {
+    // Zeros from the end of these records to a chunk past it, inside the pre-allocated segment;
+    // the reader already treats an all-zero rest of a segment as its clean end.
+    const uint64_t zero_end = std::min(options_.segment_size_bytes, end + options_.zero_ahead_bytes);
+    if (zeros_.size() < zero_end - end) zeros_.resize(zero_end - end, '\0');
+    Status z = tail_->WriteAt(end, std::string_view(zeros_.data(), zero_end - end));
+    if (!z.ok()) return z;
+    zeroed_to_ = zero_end;
+  }
   Status s = tail_->WriteAt(tail_offset_, bytes);
   if (s.ok() && options_.on_write) options_.on_write(bytes.size());
   return s;
@@ -444,6 +457,7 @@ Status Wal::CutSegment() {
   if (!s.ok()) return Fail(s);
   tail_ = std::move(file);
   tail_offset_ = tail;
+  zeroed_to_ = tail;
   tail_header_end_ = tail;
   chain_ = chain;
   segments_.push_back({seq, first, SegmentFileName(seq, first)});

@@ -63,6 +63,15 @@ struct WalOptions {
   // A segment is cut when the next batch would not fit. A batch larger than a whole segment is
   // still written in one piece (the segment grows past this size).
   uint64_t segment_size_bytes = kDefaultSegmentSizeBytes;
+  // Zeros written ahead of the records, this many bytes at a time (0: none). A pre-allocated
+  // range is "unwritten" to ext4 and XFS: an fdatasync after writing into it must also commit
+  // the journal transaction that marks it written. Zero-filling a chunk first lets one such
+  // commit cover the chunk, so the fdatasyncs of the records written into it flush only their
+  // data. On the bench VM an 8 KiB record's write + fdatasync took ~125 instead of ~185 µs
+  // (45 instead of 70 µs of CPU); records smaller than a page gain nothing (most of their
+  // fdatasyncs land in a page converted already). 1 MiB: one journal commit per 128 batches of
+  // 8 KiB, and the chunk's own flush stays short.
+  uint64_t zero_ahead_bytes = 1 << 20;
   // Called (on the Wal's thread) after every fdatasync of the tail segment with its duration,
   // and after every record write with its size: the hooks for etcd's
   // etcd_disk_wal_fsync_duration_seconds and etcd_disk_wal_write_bytes_total. May be empty.
@@ -182,6 +191,7 @@ class Wal {
   // Write position (valid in kWritable).
   std::unique_ptr<File> tail_;  // the last segment
   uint64_t tail_offset_ = 0;    // where the next record goes
+  uint64_t zeroed_to_ = 0;      // the tail holds records or zeros up to here (zero_ahead_bytes)
   // End of the records a fresh segment starts with; a tail that holds nothing past it is never
   // cut (cutting it would not make room). 0 once the tail holds an entry.
   uint64_t tail_header_end_ = 0;
@@ -189,6 +199,7 @@ class Wal {
   bool unsynced_ = false;  // bytes written since the last fdatasync
   LogIndex last_index_;
   std::string metadata_;
+  std::string zeros_;  // zero_ahead_bytes of zeros, allocated on first use
   raft::HardState hard_state_;
   SnapshotMarker snapshot_;  // newest marker in the log
   // Reused encoding buffer of Save: grows to the largest batch, which the raft layer bounds (its
