@@ -2,9 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <future>
-#include <thread>
+#include <vector>
 
 namespace etcdpp::net {
 namespace {
@@ -22,28 +21,30 @@ TEST(EventLoopTest, PostRunsOnLoopThreadInOrder) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i);
 }
 
-TEST(EventLoopTest, WakeBatchWakesEachLoopOnceItEnds) {
+// Posts made inside a WakeBatch wake their loops when it ends: none is lost, even for a loop
+// that was idle (blocked in epoll_wait) the whole time. (Whether a loop ran tasks early depends
+// on where it was when they were posted, so only completion and order are checked here; the
+// saving shows in the watch benchmark.)
+TEST(EventLoopTest, WakeBatchWakesEveryLoopItPostedToWhenItEnds) {
   auto a = EventLoop::Create("a").value();
   auto b = EventLoop::Create("b").value();
   a->Start();
   b->Start();
-  std::atomic<int> ran{0};
+  std::vector<int> seen_a, seen_b;
   std::promise<void> a_done, b_done;
   {
     EventLoop::WakeBatch batch;
     for (int i = 0; i < 10; ++i) {
-      ASSERT_TRUE(a->Post([&] { ++ran; }));
-      ASSERT_TRUE(b->Post([&] { ++ran; }));
+      ASSERT_TRUE(a->Post([&, i] { seen_a.push_back(i); }));
+      ASSERT_TRUE(b->Post([&, i] { seen_b.push_back(i); }));
     }
     ASSERT_TRUE(a->Post([&] { a_done.set_value(); }));
     ASSERT_TRUE(b->Post([&] { b_done.set_value(); }));
-    // Idle loops are not woken while the batch lasts.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    EXPECT_EQ(ran.load(), 0);
   }
   a_done.get_future().wait();
   b_done.get_future().wait();
-  EXPECT_EQ(ran.load(), 20);
+  EXPECT_EQ(seen_a, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(seen_b, seen_a);
   a->Stop();
   b->Stop();
 }
