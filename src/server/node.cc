@@ -227,11 +227,10 @@ void Node::ApplyThreadMain() {
       }
       stop = stopping_ && to_apply_.empty();
       if (!waiters_.write_path_error().ok()) {
-        // A batch failed to apply: applying later ones would skip its entries for good. They
-        // stay in the log for the restart to replay; their proposers were failed.
+        // The write path failed: applying later batches could skip a failed one's entries for
+        // good. They stay in the log for the restart to replay; their proposers were failed.
+        // (What was applied before the failure may still be committed below.)
         to_apply_.clear();
-        if (stop) return;
-        continue;
       }
       // Merge everything committed so far into one state-machine batch.
       batch.clear();
