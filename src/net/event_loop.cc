@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -88,12 +89,11 @@ bool EventLoop::Post(std::function<void()> fn) {
   }
   // Only the first task of a batch needs to wake the loop; the rest ride along. The loop thread
   // itself drains the queue every iteration, so it never needs the wake-up.
-  if (was_empty && !InLoopThread()) {
-    if (current_wake_batch != nullptr) {
-      current_wake_batch->loops_.push_back(shared_from_this());
-    } else {
-      Wake();
-    }
+  if (InLoopThread()) return true;
+  if (current_wake_batch != nullptr) {
+    current_wake_batch->Posted(this);
+  } else if (was_empty) {
+    Wake();
   }
   return true;
 }
@@ -108,9 +108,21 @@ EventLoop::WakeBatch::WakeBatch() {
   current_wake_batch = this;
 }
 
+void EventLoop::WakeBatch::Posted(EventLoop* loop) {
+  auto it = std::find_if(loops_.begin(), loops_.end(),
+                         [loop](const Pending& p) { return p.loop.get() == loop; });
+  if (it == loops_.end()) it = loops_.insert(loops_.end(), Pending{loop->shared_from_this(), 0});
+  if (++it->posts >= kPostsPerWake) {
+    it->loop->Wake();
+    it->posts = 0;
+  }
+}
+
 EventLoop::WakeBatch::~WakeBatch() {
   current_wake_batch = nullptr;
-  for (auto& loop : loops_) loop->Wake();
+  for (auto& p : loops_) {
+    if (p.posts > 0) p.loop->Wake();
+  }
 }
 
 bool EventLoop::Dispatch(std::function<void()> fn) {

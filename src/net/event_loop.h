@@ -56,11 +56,12 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   // Thread-safe. Queues fn to run on the loop thread. Returns false (and drops fn) iff the loop
   // has stopped; callers treat that as "the connection is gone".
   bool Post(std::function<void()> fn);
-  // While a WakeBatch lives on a thread, Post() from that thread wakes each loop once, when the
-  // batch ends, instead of at its first task: a burst of posts to many connections (a watch
-  // revision fanned out to thousands of streams) then costs one wake-up per loop rather than a
-  // race of wake-ups and context switches with the loops draining it. Keep batches short: the
-  // tasks wait for the end of the batch. Not nestable.
+  // While a WakeBatch lives on a thread, Post() from that thread wakes a loop once per
+  // kPostsPerWake tasks and once more when the batch ends, instead of at the first task after
+  // each drain: a burst of posts to many connections (a watch revision fanned out to thousands
+  // of streams) then costs a few wake-ups per loop rather than a race of wake-ups and context
+  // switches with the loops draining it, while the loops still start sending before the burst
+  // is over. Not nestable.
   class WakeBatch {
    public:
     WakeBatch();
@@ -70,7 +71,13 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
 
    private:
     friend class EventLoop;
-    std::vector<std::shared_ptr<EventLoop>> loops_;  // to wake at the end
+    static constexpr int kPostsPerWake = 64;
+    void Posted(EventLoop* loop);
+    struct Pending {
+      std::shared_ptr<EventLoop> loop;
+      int posts = 0;  // since its last wake-up
+    };
+    std::vector<Pending> loops_;  // a few: one per loop posted to
   };
   // Runs fn now if called on the loop thread, else posts it. Returns false iff dropped.
   bool Dispatch(std::function<void()> fn);
