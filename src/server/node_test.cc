@@ -258,6 +258,21 @@ TEST(NodeTest, CommitsAtTheEntryLimit) {
   EXPECT_TRUE(Eventually([&] { return node.applied_index() == node.acknowledged_index(); }));
 }
 
+TEST(NodeTest, WritesAppliedBeforeAFailedSaveAreStillCommitted) {
+  MemoryLog log;
+  ListStateMachine sm;
+  Node node(PacedOptions(std::chrono::milliseconds(20)), &log, &sm);
+  ASSERT_TRUE(node.Start({}).ok());
+  ProposeAndWait(node, 5, "5");  // applied; its commit waits for the interval
+  log.fail_with = Status(Code::kInternal, "fdatasync: Input/output error");
+  std::promise<Status> failed;
+  node.Propose(6, "6", [&](ApplyResult&& r) { failed.set_value(r.status); });
+  EXPECT_EQ(failed.get_future().get().code(), Code::kInternal);
+  EXPECT_TRUE(Eventually([&] { return node.applied_index() == node.acknowledged_index(); }));
+  node.Stop();
+  EXPECT_EQ(sm.applied_data, std::vector<std::string>{"5"});
+}
+
 TEST(NodeTest, StopCommitsWhatWasApplied) {
   MemoryLog log;
   ListStateMachine sm;
