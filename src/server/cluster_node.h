@@ -14,7 +14,8 @@
 //  - The apply thread owns the state machine's write side: it applies committed batches in
 //    order, then completes the proposals (matched by the request id inside each entry, so a
 //    follower's proposal that raft forwarded to the leader completes when it comes back
-//    committed) and releases reads whose index is now applied.
+//    committed), commits the state machine when its CommitPacer says so (as Node does), and
+//    releases reads whose index is now applied.
 //
 // Invariants: a proposal's `done` reports success only after its entry was committed by a quorum
 // and applied here. applied_index <= committed_index. Entries reach the apply thread only after

@@ -8,10 +8,11 @@
 //    queued proposal into one batch of entries, saves them with one Save() (one fdatasync: group
 //    commit), and hands the committed entries to the apply thread.
 //  - The apply thread owns the state machine's write side. It applies each batch of committed
-//    entries in one state-machine transaction and runs the proposals' `done` callbacks as soon
-//    as the batch's results are known, before that transaction commits: the entries are
-//    already durable in the log, so the commit's own fdatasync stays off the acknowledgement
-//    path. After the commit it releases the read barriers whose index is now applied.
+//    entries into the state machine's open transaction and runs the proposals' `done` callbacks
+//    as soon as the batch's results are known: the entries are already durable in the log, so
+//    the commit and its fdatasync stay off the acknowledgement path. It commits when its
+//    CommitPacer says so (an interval, a size limit, or a read waiting for an applied entry),
+//    then releases the read barriers whose index is now applied.
 //  - Callbacks therefore run on the apply thread; they must be quick and must not call back
 //    into the Node synchronously (post to a loop thread instead).
 //
