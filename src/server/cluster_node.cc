@@ -84,11 +84,7 @@ Result<std::vector<Member>> LoadClusterMembers(const std::string& path) {
 
 ClusterNode::ClusterNode(Options options, DurableLog* log, StateMachine* sm, SendFn send)
     : options_(std::move(options)), log_(log), sm_(sm), send_(std::move(send)) {
-  // A read that starts waiting may make the pending commit due (CommitPacer).
-  waiters_.SetReadWaitingHook([this] {
-    { std::lock_guard lock(mu_); }
-    apply_cv_.notify_one();
-  });
+  waiters_.SetReadWaitingHook(PacedApply::WakeOnWaitingRead(&mu_, &apply_cv_));
 }
 
 ClusterNode::~ClusterNode() { Stop(); }
@@ -562,20 +558,13 @@ void ClusterNode::ExpireRequests(Clock::time_point now) {
 void ClusterNode::ApplyThreadMain() {
   std::vector<raft::Entry> batch;
   std::vector<ReadCallback> reads;
-  CommitPacer pacer(options_.commit);
+  PacedApply apply(sm_, &waiters_, options_.commit);
   for (;;) {
     bool stop = false;
     {
       std::unique_lock lock(mu_);
-      auto ready = [&] {
-        return stopping_ || !to_apply_.empty() || !ready_reads_.empty() ||
-               pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read());
-      };
-      if (pacer.pending()) {
-        apply_cv_.wait_until(lock, pacer.deadline(), ready);
-      } else {
-        apply_cv_.wait(lock, ready);
-      }
+      apply.Wait(apply_cv_, lock,
+                 [&] { return stopping_ || !to_apply_.empty() || !ready_reads_.empty(); });
       // What is not applied yet stays in the log for the restart; what is applied is committed.
       stop = stopping_;
       reads.swap(ready_reads_);
@@ -585,11 +574,7 @@ void ClusterNode::ApplyThreadMain() {
         to_apply_.pop_front();
       }
     }
-    Status s = batch.empty() ? Status::Ok() : ApplyCommitted(*sm_, batch, &waiters_, &pacer);
-    if (s.ok() && (stop || pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read()))) {
-      s = CommitPaced(*sm_, &waiters_, &pacer);
-    }
-    if (!s.ok()) {
+    if (Status s = apply.Run(batch, stop); !s.ok()) {
       SetWritePathError(s);
       FailAllPending(s);
       for (auto& cb : reads) cb(s);

@@ -23,10 +23,11 @@ CommitPacer::Options CommitOptions(const Config& config) {
   if (config.backend_batch_interval_ms > 0) {
     o.interval = std::chrono::milliseconds(config.backend_batch_interval_ms);
   }
-  if (config.backend_batch_limit > 0) o.max_entries = static_cast<size_t>(config.backend_batch_limit);
+  if (config.backend_batch_limit > 0) {
+    o.max_entries = static_cast<size_t>(config.backend_batch_limit);
+  }
   return o;
 }
-
 
 // etcd creates the data dir and its member dir with mode 0700 (fileutil.PrivateDirMode).
 Status MakePrivateDir(const std::string& dir) {

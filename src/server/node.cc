@@ -7,43 +7,48 @@
 
 namespace etcdpp::server {
 
-Status ApplyCommitted(StateMachine& sm, std::span<const raft::Entry> batch, ApplyWaiters* waiters,
-                      CommitPacer* pacer) {
+Status PacedApply::Run(std::span<const raft::Entry> batch, bool stop) {
+  Status s = batch.empty() ? Status::Ok() : Apply(batch);
+  if (s.ok() && (stop || Due())) s = Commit();
+  return s;
+}
+
+bool PacedApply::Due() const {
+  return pacer_.Due(CommitPacer::Clock::now(), waiters_->lowest_waiting_read());
+}
+
+Status PacedApply::Apply(std::span<const raft::Entry> batch) {
   const uint64_t last = batch.back().index.value();
-  Status s = sm.ApplyBatch(batch, [&](StateMachine::Results&& results) {
-    waiters->Acknowledge(last, std::move(results));
+  Status s = sm_->ApplyBatch(batch, [&](StateMachine::Results&& results) {
+    waiters_->Acknowledge(last, std::move(results));
   });
   if (!s.ok()) {
-    pacer->Committed();  // the state machine dropped everything uncommitted
+    pacer_.Committed();  // the state machine dropped everything uncommitted
     return s;
   }
-  if (sm.has_uncommitted()) {
+  if (sm_->has_uncommitted()) {
     size_t bytes = 0;
     for (const raft::Entry& e : batch) bytes += e.data.size();
-    pacer->Applied(last, batch.size(), bytes, CommitPacer::Clock::now());
+    pacer_.Applied(last, batch.size(), bytes, CommitPacer::Clock::now());
   } else {
-    pacer->Committed();
-    waiters->MarkApplied(last);
+    pacer_.Committed();
+    waiters_->MarkApplied(last);
   }
   return Status::Ok();
 }
 
-Status CommitPaced(StateMachine& sm, ApplyWaiters* waiters, CommitPacer* pacer) {
-  if (!pacer->pending()) return Status::Ok();
-  const uint64_t last = pacer->pending_last();
-  Status s = sm.CommitApplied();
-  pacer->Committed();
-  if (s.ok()) waiters->MarkApplied(last);
+Status PacedApply::Commit() {
+  if (!pacer_.pending()) return Status::Ok();
+  const uint64_t last = pacer_.pending_last();
+  Status s = sm_->CommitApplied();
+  pacer_.Committed();
+  if (s.ok()) waiters_->MarkApplied(last);
   return s;
 }
 
 Node::Node(Options options, DurableLog* log, StateMachine* sm)
     : options_(options), log_(log), sm_(sm) {
-  // A read that starts waiting may make the pending commit due (CommitPacer).
-  waiters_.SetReadWaitingHook([this] {
-    { std::lock_guard lock(mu_); }
-    apply_cv_.notify_one();
-  });
+  waiters_.SetReadWaitingHook(PacedApply::WakeOnWaitingRead(&mu_, &apply_cv_));
 }
 
 Node::~Node() { Stop(); }
@@ -211,20 +216,12 @@ void Node::MaybeCompactLog(uint64_t min_entries) {
 
 void Node::ApplyThreadMain() {
   std::vector<raft::Entry> batch;
-  CommitPacer pacer(options_.commit);
+  PacedApply apply(sm_, &waiters_, options_.commit);
   for (;;) {
     bool stop = false;
     {
       std::unique_lock lock(mu_);
-      auto ready = [&] {
-        return stopping_ || !to_apply_.empty() ||
-               pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read());
-      };
-      if (pacer.pending()) {
-        apply_cv_.wait_until(lock, pacer.deadline(), ready);
-      } else {
-        apply_cv_.wait(lock, ready);
-      }
+      apply.Wait(apply_cv_, lock, [&] { return stopping_ || !to_apply_.empty(); });
       stop = stopping_ && to_apply_.empty();
       if (!waiters_.write_path_error().ok()) {
         // The write path failed: applying later batches could skip a failed one's entries for
@@ -239,11 +236,7 @@ void Node::ApplyThreadMain() {
         to_apply_.pop_front();
       }
     }
-    Status s = batch.empty() ? Status::Ok() : ApplyCommitted(*sm_, batch, &waiters_, &pacer);
-    if (s.ok() && (stop || pacer.Due(CommitPacer::Clock::now(), waiters_.lowest_waiting_read()))) {
-      s = CommitPaced(*sm_, &waiters_, &pacer);
-    }
-    if (!s.ok()) {
+    if (Status s = apply.Run(batch, stop); !s.ok()) {
       SetWritePathError(s);
       // Entries are durable in the log but not visible: waiting reads must not be served from
       // a state without them. Fail them (and the proposers not yet answered); a restart replays

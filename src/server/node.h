@@ -81,13 +81,49 @@ class StateMachine {
   virtual Result<Position> SyncApplied() = 0;
 };
 
-// The apply step shared by Node and ClusterNode (apply thread): applies `batch` (non-empty),
-// answers its proposals, and raises the applied index if the state machine committed it at once;
-// otherwise the entries wait in `pacer` for CommitPaced. On error nothing uncommitted is left.
-Status ApplyCommitted(StateMachine& sm, std::span<const raft::Entry> batch, ApplyWaiters* waiters,
-                      CommitPacer* pacer);
-// Commits what `pacer` holds, if anything, and raises the applied index to it.
-Status CommitPaced(StateMachine& sm, ApplyWaiters* waiters, CommitPacer* pacer);
+// The apply thread's work, shared by Node and ClusterNode: applies committed batches to the
+// state machine, answers their proposals, and commits when the CommitPacer says so, raising the
+// applied index of `waiters` once the entries are visible to reads.
+// Thread: the apply thread only (one PacedApply per apply thread).
+class PacedApply {
+ public:
+  // `sm` and `waiters` must outlive it.
+  PacedApply(StateMachine* sm, ApplyWaiters* waiters, CommitPacer::Options options)
+      : sm_(sm), waiters_(waiters), pacer_(options) {}
+
+  // The read-waiting hook a node installs in its ApplyWaiters (before any read waits): wakes its
+  // apply thread, waiting on `cv` under `mu`, since a waiting read may make the commit due.
+  static std::function<void()> WakeOnWaitingRead(std::mutex* mu, std::condition_variable* cv) {
+    return [mu, cv] {
+      { std::lock_guard lock(*mu); }
+      cv->notify_one();
+    };
+  }
+
+  // Waits on `cv` (`lock` held) until `has_work()` or the pending commit is due.
+  template <typename HasWork>
+  void Wait(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, HasWork has_work) {
+    auto ready = [&] { return has_work() || Due(); };
+    if (pacer_.pending()) {
+      cv.wait_until(lock, pacer_.deadline(), ready);
+    } else {
+      cv.wait(lock, ready);
+    }
+  }
+
+  // Applies `batch` (may be empty), then commits what is pending if `stop` or the commit is due.
+  // A non-OK return is fatal for the write path; nothing uncommitted is left then.
+  Status Run(std::span<const raft::Entry> batch, bool stop);
+
+ private:
+  bool Due() const;
+  Status Apply(std::span<const raft::Entry> batch);
+  Status Commit();
+
+  StateMachine* const sm_;
+  ApplyWaiters* const waiters_;
+  CommitPacer pacer_;
+};
 
 // The durable log the node appends to. Implemented over wal::Wal.
 // Thread: the log thread only.

@@ -389,7 +389,8 @@ Status Wal::WriteTail(std::string_view bytes) {
   if (options_.zero_ahead_bytes > 0 && end > zeroed_to_ && end < options_.segment_size_bytes) {
     // Zeros from the end of these records to a chunk past it, inside the pre-allocated segment;
     // the reader already treats an all-zero rest of a segment as its clean end.
-    const uint64_t zero_end = std::min(options_.segment_size_bytes, end + options_.zero_ahead_bytes);
+    const uint64_t zero_end =
+        std::min(options_.segment_size_bytes, end + options_.zero_ahead_bytes);
     if (zeros_.size() < zero_end - end) zeros_.resize(zero_end - end, '\0');
     Status z = tail_->WriteAt(end, std::string_view(zeros_.data(), zero_end - end));
     if (!z.ok()) return z;
