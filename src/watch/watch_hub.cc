@@ -95,9 +95,26 @@ void WatchHub::Enqueue(std::vector<Revision> revs) {
   if (revs.empty()) return;
   {
     std::lock_guard<std::mutex> q(queue_mu_);
+    if (queue_.empty() && overflow_from_rev_ == 0 && DispatchWithoutWatchers(revs)) {
+      return;
+    }
     for (Revision& r : revs) EnqueueLocked(std::move(r));
   }
   queue_cv_.notify_one();
+}
+
+bool WatchHub::DispatchWithoutWatchers(const std::vector<Revision>& revs) {
+  // Nobody to send to: mark the revisions dispatched here instead of waking the dispatcher
+  // thread for nothing (one context switch per applied batch when no client watches). A watcher
+  // created afterwards with an older start catches up from history, as after any dispatch.
+  std::lock_guard<std::mutex> l(mu_);
+  if (!synced_.empty() || !unsynced_.empty()) return false;
+  CHECK(revs.front().rev > published_rev_)
+      << "revision " << revs.front().rev << " published after " << published_rev_;
+  published_rev_ = revs.back().rev;
+  dispatched_rev_ = std::max(dispatched_rev_, published_rev_);
+  AnswerProgressLocked();
+  return true;
 }
 
 void WatchHub::EnqueueLocked(Revision r) {

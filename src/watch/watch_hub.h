@@ -226,6 +226,9 @@ class WatchHub {
   void SendProgressLocked(Stream* s, int64_t rev);
   // Answers the progress requests whose revision has been dispatched.
   void AnswerProgressLocked();
+  // Marks `revs` dispatched at once if no watcher exists; needs queue_mu_ held and the queue
+  // empty. False if there are watchers.
+  bool DispatchWithoutWatchers(const std::vector<Revision>& revs);
   void MoveToUnsyncedLocked(Watcher* w, int64_t min_rev);
   void MoveToSyncedLocked(Watcher* w);
   void DetachLocked(Watcher* w);  // out of its group; state kDone

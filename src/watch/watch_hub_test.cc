@@ -358,6 +358,26 @@ TEST_F(HubTest, WatchIdsDuplicatesAndCancel) {
   EXPECT_TRUE(sink->Events(1).empty());  // canceled
 }
 
+TEST_F(HubTest, WithoutWatchersPublishingDispatchesAtOnceAndLaterWatchersGetHistory) {
+  auto [sink, s] = Open();  // a stream, but no watcher yet
+  int64_t rev = 0;
+  for (int i = 0; i < 5; ++i) {
+    rev = Put("k" + std::to_string(i), "v");
+    // Done on the publishing thread: nothing is left queued for the dispatcher.
+    EXPECT_EQ(hub_->GetStats().dispatched_rev, rev);
+  }
+  hub_->RequestProgress(s);
+  ASSERT_TRUE(sink->WaitFor([&](const auto& ms) {
+    return !ms.empty() && ms.back().watch_id() == -1 && ms.back().header().revision() == rev;
+  }));
+  hub_->Create(s, Req("k", "l", 1));
+  int64_t live = Put("k9", "v");
+  ASSERT_TRUE(sink->WaitEvents(0, 6));
+  EXPECT_EQ(Keys(sink->Events(0)),
+            (std::vector<std::string>{"+k0@2", "+k1@3", "+k2@4", "+k3@5", "+k4@6",
+                                      "+k9@" + std::to_string(live)}));
+}
+
 TEST_F(HubTest, ProgressRequestAndNotify) {
   WatchHubOptions o;
   o.progress_notify_interval = std::chrono::milliseconds(20);
