@@ -3,6 +3,8 @@
 //    the way the apply thread batches committed entries; items/s = revisions per second.
 //  - BM_PutBatchNoSync/N: the same with commits that do not fdatasync (CommitSync::kNone),
 //    i.e. the cost of the code without the disk.
+//  - BM_PutRandomNoSync/N: the same with keys drawn at random from 100k (the server
+//    benchmark's put case), so that every put lands on a different page.
 //  - BM_RangeOneKey: a single-key Range at the current revision on a fresh ReadView (what a
 //    serializable get costs), random keys of a 100k-key store.
 //  - BM_RangeOneKeyHistoric: the same at an older revision (the keyrev path).
@@ -98,17 +100,22 @@ struct BenchStore {
   std::unique_ptr<Store> store_;
 };
 
-void PutBatch(benchmark::State& state, storage::CommitSync sync) {
+enum class KeyOrder { kSequential, kRandom };
+
+void PutBatch(benchmark::State& state, storage::CommitSync sync,
+              KeyOrder order = KeyOrder::kSequential) {
   auto bs = BenchStore::Fresh(sync);
   const int64_t batch = state.range(0);
   std::string value(100, 'v');
   char key[32];
   int64_t i = 0;
+  std::mt19937_64 rng(1);
   for (auto _ : state) {
     auto b = bs->store_->Write();
     for (int64_t j = 0; j < batch; ++j, ++i) {
       TxnWrite t = b->BeginTxn();
-      std::snprintf(key, sizeof(key), "key-%010lld", static_cast<long long>(i % 100000));
+      int64_t k = order == KeyOrder::kRandom ? static_cast<int64_t>(rng() % 100000) : i % 100000;
+      std::snprintf(key, sizeof(key), "key-%010lld", static_cast<long long>(k));
       auto r = t.Put(key, value, LeaseId(0));
       if (!r.ok()) Die(r.status());
       benchmark::DoNotOptimize(t.End());
@@ -123,6 +130,10 @@ void BM_PutBatch(benchmark::State& state) { PutBatch(state, storage::CommitSync:
 void BM_PutBatchNoSync(benchmark::State& state) { PutBatch(state, storage::CommitSync::kNone); }
 BENCHMARK(BM_PutBatch)->Arg(1)->Arg(16)->Arg(128)->Arg(1024)->UseRealTime();
 BENCHMARK(BM_PutBatchNoSync)->Arg(1)->Arg(16)->Arg(128)->Arg(1024)->UseRealTime();
+void BM_PutRandomNoSync(benchmark::State& state) {
+  PutBatch(state, storage::CommitSync::kNone, KeyOrder::kRandom);
+}
+BENCHMARK(BM_PutRandomNoSync)->Arg(1024)->UseRealTime();
 
 void RangeOneKey(benchmark::State& state, bool historic) {
   static std::unique_ptr<BenchStore> bs = [] {

@@ -432,7 +432,7 @@ Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, Leas
       }
     }
   }
-  ETCDPP_RETURN_IF_ERROR(txn.Put(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(kv)));
+  ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(kv)));
   ETCDPP_RETURN_IF_ERROR(
       txn.Put(s.key_db_, key, EncodeKeyState({kv.create_revision, rev, kv.version, kv.lease})));
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, false})));
@@ -495,7 +495,7 @@ Status TxnWrite::DeleteKey(const std::string& key, const KeyState& state) {
     ETCDPP_ASSIGN_OR_RETURN(KeyValueView prev, ReadRevision(txn, s.rev_db_, state.mod));
     ev.prev_kv = prev.ToOwned();
   }
-  ETCDPP_RETURN_IF_ERROR(txn.Put(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(ev.kv)));
+  ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(ev.kv)));
   ETCDPP_ASSIGN_OR_RETURN(bool existed, txn.Delete(s.key_db_, key));
   CHECK(existed) << "deleting a key that is not live: " << key;
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, true})));

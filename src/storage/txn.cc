@@ -78,6 +78,19 @@ Status WriteTxn::Put(Dbi dbi, std::string_view key, std::string_view value) {
   return Status::Ok();
 }
 
+Status WriteTxn::PutLast(Dbi dbi, std::string_view key, std::string_view value) {
+  CHECK(txn_ != nullptr);
+  CHECK(dbi.kind == DbiKind::kPlain) << "PutLast on a dup dbi";
+  MDB_val k = ToVal(key);
+  MDB_val v = ToVal(value);
+  // MDB_APPEND refuses a key that is not past the last one with MDB_KEYEXIST, before changing
+  // anything: the transaction stays usable.
+  int rc = mdb_put(txn_, dbi.handle, &k, &v, MDB_APPEND);
+  if (rc == MDB_KEYEXIST) rc = mdb_put(txn_, dbi.handle, &k, &v, 0);
+  if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_put");
+  return Status::Ok();
+}
+
 Result<bool> WriteTxn::Delete(Dbi dbi, std::string_view key) {
   CHECK(txn_ != nullptr);
   MDB_val k = ToVal(key);

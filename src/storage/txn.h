@@ -111,6 +111,10 @@ class WriteTxn : public Txn {
   // Returns kResourceExhausted/kMapFullMessage when the map is full; after any error the
   // transaction can only be aborted (LMDB marks it failed).
   Status Put(Dbi dbi, std::string_view key, std::string_view value);
+  // Put for a key expected to sort after every key of the (plain) dbi: goes straight to the
+  // last page, and a full last page is split at its end rather than in half, so that keys
+  // written in order fill their pages. Any other key is put in its place as by Put.
+  Status PutLast(Dbi dbi, std::string_view key, std::string_view value);
   // Deletes `key` (all its values for dup dbis). Returns true iff it existed.
   Result<bool> Delete(Dbi dbi, std::string_view key);
   // Dup dbis only: deletes one value of `key`. Returns true iff it existed.
