@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "base/thread_name.h"
 #include "mvcc/schema.h"
 
 namespace etcdpp::lease {
@@ -382,6 +383,7 @@ void Lessor::Start() {
   if (thread_.joinable()) return;
   stopping_ = false;
   thread_ = std::thread([this] {
+    NameThisThread("lease-expiry");
     std::unique_lock lock(thread_mu_);
     while (!stopping_) {
       thread_cv_.wait_for(lock, kTickInterval, [this] { return stopping_; });

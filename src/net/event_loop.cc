@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/thread_name.h"
 
 namespace etcdpp::net {
 namespace {
@@ -55,6 +56,7 @@ EventLoop::~EventLoop() {
 void EventLoop::Start() {
   CHECK(!thread_.joinable());
   thread_ = std::thread([this] {
+    NameThisThread(name_);
     thread_id_.store(std::this_thread::get_id());
     current_loop = this;
     Run();

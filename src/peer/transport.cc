@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/thread_name.h"
 #include "net/tls.h"
 #include "peer/codec.h"
 
@@ -281,10 +282,16 @@ Transport::~Transport() {
 
 void Transport::Start() {
   started_ = true;
-  acceptor_ = std::thread([this] { AcceptLoop(); });
+  acceptor_ = std::thread([this] {
+    NameThisThread("peer-accept");
+    AcceptLoop();
+  });
   for (auto& [id, p] : peers_) {
     Peer* peer = p.get();
-    peer->thread = std::thread([this, peer] { SendLoop(peer); });
+    peer->thread = std::thread([this, peer] {
+      NameThisThread("peer-send");
+      SendLoop(peer);
+    });
   }
 }
 
@@ -394,7 +401,10 @@ void Transport::AcceptLoop() {
       in->fd = fd;
       Inbound* raw = in.get();
       bool tls = listeners_[i].tls;
-      in->thread = std::thread([this, raw, tls] { ServeInbound(raw, tls); });
+      in->thread = std::thread([this, raw, tls] {
+        NameThisThread("peer-recv");
+        ServeInbound(raw, tls);
+      });
       inbound_.push_back(std::move(in));
     }
   }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "base/check.h"
+#include "base/thread_name.h"
 #include "raft/confchange.h"
 #include "server/api/errors.h"
 
@@ -158,8 +159,14 @@ Status ClusterNode::Start(StartState state) {
   waiters_.StartAt(applied.value());
   committed_.store(hard_state_.commit.value(), std::memory_order_release);
   started_ = true;
-  raft_thread_ = std::thread([this] { RaftThreadMain(); });
-  apply_thread_ = std::thread([this] { ApplyThreadMain(); });
+  raft_thread_ = std::thread([this] {
+    NameThisThread("raft");
+    RaftThreadMain();
+  });
+  apply_thread_ = std::thread([this] {
+    NameThisThread("apply");
+    ApplyThreadMain();
+  });
   return Status::Ok();
 }
 

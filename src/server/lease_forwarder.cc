@@ -1,5 +1,6 @@
 #include "server/lease_forwarder.h"
 
+#include "base/thread_name.h"
 #include "server/api/errors.h"
 
 namespace etcdpp::server {
@@ -17,7 +18,10 @@ LeaseForwarder::~LeaseForwarder() { Stop(); }
 
 void LeaseForwarder::Start() {
   started_ = true;
-  timer_ = std::thread([this] { TimerMain(); });
+  timer_ = std::thread([this] {
+    NameThisThread("lease-forward");
+    TimerMain();
+  });
 }
 
 void LeaseForwarder::Stop() {

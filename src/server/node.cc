@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/check.h"
+#include "base/thread_name.h"
 #include "server/api/errors.h"
 
 namespace etcdpp::server {
@@ -91,8 +92,14 @@ Status Node::Start(RecoveredLog recovered) {
   waiters_.StartAt(sm_->applied_index().value());
 
   started_ = true;
-  log_thread_ = std::thread([this] { LogThreadMain(); });
-  apply_thread_ = std::thread([this] { ApplyThreadMain(); });
+  log_thread_ = std::thread([this] {
+    NameThisThread("wal-log");
+    LogThreadMain();
+  });
+  apply_thread_ = std::thread([this] {
+    NameThisThread("apply");
+    ApplyThreadMain();
+  });
   return Status::Ok();
 }
 

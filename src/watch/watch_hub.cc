@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/check.h"
+#include "base/thread_name.h"
 #include "watch/response_encoder.h"
 
 namespace etcdpp::watch {
@@ -25,8 +26,14 @@ WatchHub::WatchHub(const mvcc::Store* store, WatchHubOptions options)
   CHECK(store_ != nullptr);
   dispatched_rev_ = store_->current_rev();
   published_rev_ = dispatched_rev_;
-  dispatcher_ = std::thread([this] { DispatchLoop(); });
-  catch_up_ = std::thread([this] { CatchUpLoop(); });
+  dispatcher_ = std::thread([this] {
+    NameThisThread("watch-dispatch");
+    DispatchLoop();
+  });
+  catch_up_ = std::thread([this] {
+    NameThisThread("watch-catchup");
+    CatchUpLoop();
+  });
 }
 
 WatchHub::~WatchHub() { Stop(); }

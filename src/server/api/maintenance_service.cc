@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/thread_name.h"
 #include "grpc/typed.h"
 #include "mvcc/db_hash.h"
 #include "server/api/errors.h"
@@ -49,6 +50,7 @@ bool MaintenanceJobs::Start(Job job) {
   if (jobs_.size() >= kMaxMaintenanceJobs) return false;
   Running& slot = jobs_.emplace_back();
   slot.thread = std::thread([this, &slot, job = std::move(job)] {
+    NameThisThread("maintenance");
     job(stopping_);
     std::lock_guard done_lock(mu_);
     slot.done = true;
