@@ -8,9 +8,11 @@
 // Ordering contract for one Ready `rd` (thesis §3.8, §10.2.1):
 //   1. Persist rd.snapshot (if not empty), then rd.entries, then rd.hard_state (if not empty),
 //      durably (fdatasync if rd.must_sync), and record them in the Storage the Node reads.
-//   2. Only then send rd.messages. This holds for the leader too: the leader counts its own log
-//      as replicated as soon as it appends, which is safe only because no follower can receive
-//      an entry the leader has not persisted.
+//   2. Only then send rd.messages. By default this holds for the leader too: the leader counts
+//      its own log as replicated as soon as it appends, which is safe only because no follower
+//      can receive an entry the leader has not persisted. With
+//      Config::leader_counts_self_when_stable a leader may send its kApp and kHeartbeat messages
+//      before step 1 (unless rd changes the term or the vote); it counts its own log at Advance.
 //   3. Apply rd.snapshot (if any) and rd.committed_entries in order. Committed entries may
 //      include entries of rd.entries (a single voter commits on append): they are applied
 //      only after step 1. A kConfChangeV2 entry is applied by decoding it

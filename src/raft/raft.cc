@@ -81,6 +81,7 @@ Raft::Raft(const Config& c)
       heartbeat_timeout_(c.heartbeat_tick),
       election_timeout_(c.election_tick),
       disable_proposal_forwarding_(c.disable_proposal_forwarding),
+      leader_counts_self_when_stable_(c.leader_counts_self_when_stable),
       rng_state_(c.random_seed ^ (c.id.value() * 0x9E3779B97F4A7C15ULL) ^ 0xD1B54A32D192ED03ULL) {
   Status valid = c.Validate();
   CHECK(valid.ok()) << valid.ToString();
@@ -234,7 +235,7 @@ void Raft::Reset(uint64_t term) {
     const bool learner = pr.is_learner;
     pr = Progress(last + 1, prs_.max_inflight(), prs_.max_inflight_bytes());
     pr.is_learner = learner;
-    if (id == id_) pr.match = last;
+    if (id == id_) pr.match = leader_counts_self_when_stable_ ? raft_log_.LastStableIndex() : last;
   }
   pending_conf_index_ = 0;
   uncommitted_size_ = 0;
@@ -250,9 +251,11 @@ bool Raft::AppendEntry(std::vector<Entry>&& es) {
   }
   if (!IncreaseUncommittedSize(es)) return false;
   li = raft_log_.Append(std::move(es));
-  // See the class comment: safe because a Ready is persisted before its messages are sent.
-  auto self = prs_.progress.find(id_);
-  if (self != prs_.progress.end()) self->second.MaybeUpdate(li);
+  if (!leader_counts_self_when_stable_) {
+    // See the class comment: safe because a Ready is persisted before its messages are sent.
+    auto self = prs_.progress.find(id_);
+    if (self != prs_.progress.end()) self->second.MaybeUpdate(li);
+  }
   MaybeCommit();
   return true;
 }
@@ -523,18 +526,21 @@ Status Raft::StepLeader(Message& m) {
       return Status::Ok();
     }
     case MessageType::kReadIndex:
-      if (prs_.IsSingleton() && prs_.config.voters.incoming.contains(id_)) {
-        // A single voter is always the leader of its term: its commit index is current.
-        ResponseToReadIndexReq(m, raft_log_.committed());
-        return Status::Ok();
-      }
       if (!CommittedEntryInCurrentTerm()) {
         // Thesis §6.4: the commit index is only known to be current once an entry of this term
-        // has committed; park the request until then.
+        // has committed; park the request until then. (Also for a single voter: when it counts
+        // itself only once stable, its new term's entry commits after the persist, and until
+        // then its commit index may lag behind what an earlier leader committed.)
         if (pending_read_index_messages_.size() >= kMaxPendingReadIndexMessages) {
           return Dropped("too many pending read index requests");
         }
         pending_read_index_messages_.push_back(std::move(m));
+        return Status::Ok();
+      }
+      if (prs_.IsSingleton() && prs_.config.voters.incoming.contains(id_)) {
+        // A single voter is the leader of its term: with an entry of the term committed, its
+        // commit index is current.
+        ResponseToReadIndexReq(m, raft_log_.committed());
         return Status::Ok();
       }
       SendReadIndexResponse(m);
@@ -815,10 +821,24 @@ bool Raft::Promotable() const {
   // addition. Deviation from etcd (which never lets it campaign), following thesis §4.2.2: such
   // a server may hold entries the remaining voters need, and they cannot elect anyone whose
   // log is behind it, so it may campaign. It wins only with a quorum of that configuration
-  // (its own vote does not count), which keeps elections safe, and as leader it hands over
-  // at once (MaybeHandOffLeadership). Pre-vote and check-quorum keep it from disrupting a
-  // working leader.
-  return !prs_.config.voters.incoming.empty();
+  // (its own vote does not count), and as leader it hands over at once
+  // (MaybeHandOffLeadership). Pre-vote and check-quorum keep it from disrupting a working
+  // leader.
+  // That quorum is only meaningful if the configuration is current: not while its log holds a
+  // configuration change it has not applied. A member added after the snapshot it was caught
+  // up from knows the configuration before its addition, whose voters may all have been
+  // removed since; winning their votes would elect it outside the real configuration (found
+  // by the simulator, seeds 73145 and 79870 of the fourth campaign).
+  if (prs_.config.voters.incoming.empty()) return false;
+  const uint64_t last = raft_log_.LastIndex();
+  const uint64_t from = std::max(raft_log_.applied(), raft_log_.FirstIndex() - 1) + 1;
+  if (from > last) return true;
+  auto ents = raft_log_.Slice(from, last + 1, kNoLimit);
+  if (!ents.ok()) return false;
+  for (const Entry& e : *ents) {
+    if (e.type == EntryType::kConfChange || e.type == EntryType::kConfChangeV2) return false;
+  }
+  return true;
 }
 
 Result<ConfState> Raft::ApplyConfChange(const ConfChangeV2& cc) {
@@ -975,6 +995,15 @@ void Raft::Advance(uint64_t applied_index, uint64_t stable_index, uint64_t stabl
   ReduceUncommittedSize(applied_entries);
   if (stable_index > 0) raft_log_.StableTo(stable_index, stable_term);
   if (snap_index > 0) raft_log_.StableSnapTo(snap_index);
+  if (leader_counts_self_when_stable_ && stable_index > 0 && state_ == StateType::kLeader) {
+    auto self = prs_.progress.find(id_);
+    if (self != prs_.progress.end() && self->second.MaybeUpdate(raft_log_.LastStableIndex()) &&
+        MaybeCommit()) {
+      // As after a follower's acknowledgement: the new commit index goes out at once.
+      ReleasePendingReadIndexMessages();
+      BcastAppend();
+    }
+  }
 }
 
 }  // namespace etcdpp::raft

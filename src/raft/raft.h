@@ -7,9 +7,11 @@
 //   * term never decreases; vote is only set within a term and only once;
 //   * a leader only appends to its own log and only commits entries of its own term by
 //     counting replicas (thesis §3.6.2);
-//   * the leader counts its own log as matched as soon as it appends. This is safe only because
-//     the caller persists a Ready's entries before sending its messages (README: ordering
-//     contract), so no follower can acknowledge an entry the leader has not made durable.
+//   * by default the leader counts its own log as matched as soon as it appends. This is safe
+//     only because the caller then persists a Ready's entries before sending its messages
+//     (README: ordering contract), so no follower can acknowledge an entry the leader has not
+//     made durable. With Config::leader_counts_self_when_stable the leader counts itself only up
+//     to what Advance reported stable, and may send its appends before persisting them.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +64,13 @@ struct Config {
   ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
   // If set, followers drop proposals instead of forwarding them to the leader.
   bool disable_proposal_forwarding = false;
+  // If set, the leader counts its own log toward the commit quorum only up to the index the
+  // application reported stable in Advance, not when it appends. The application may then send
+  // the leader's appends and heartbeats before persisting the Ready (thesis §10.2.1): followers
+  // write in parallel with the leader, and a commit still needs a quorum of durable copies.
+  // (etcd's raft counts the leader at append, which is safe only if every message waits for
+  // the persist.)
+  bool leader_counts_self_when_stable = false;
   // Seed of the election-timeout randomness (mixed with id). Fixed seeds make runs repeatable.
   uint64_t random_seed = 0;
 
@@ -202,6 +211,7 @@ class Raft {
   int election_timeout_;
   int randomized_election_timeout_ = 0;
   bool disable_proposal_forwarding_;
+  bool leader_counts_self_when_stable_;
   uint64_t rng_state_;
 };
 

@@ -94,6 +94,14 @@ uint64_t RaftLog::LastIndex() const {
   return storage_->LastIndex().value();
 }
 
+uint64_t RaftLog::LastStableIndex() const {
+  const uint64_t stored = storage_->LastIndex().value();
+  if (unstable_.entries().empty() && !unstable_.snapshot().has_value()) return stored;
+  // Storage may still hold entries at or past the unstable offset that the unstable ones
+  // replace: those are not part of this log.
+  return std::min(stored, unstable_.offset() - 1);
+}
+
 uint64_t RaftLog::LastTerm() const {
   auto t = TermOf(LastIndex());
   CHECK(t.ok()) << "term of last index unavailable: " << t.status().ToString();

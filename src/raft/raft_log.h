@@ -47,6 +47,8 @@ class RaftLog {
 
   uint64_t FirstIndex() const;
   uint64_t LastIndex() const;
+  // The last index of the log that is in stable storage: below the unstable entries, if any.
+  uint64_t LastStableIndex() const;
   uint64_t LastTerm() const;
   // Term of entry i; 0 if i is outside [FirstIndex()-1, LastIndex()] or compacted.
   Result<uint64_t> TermOf(uint64_t i) const;

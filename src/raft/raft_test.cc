@@ -137,6 +137,132 @@ TEST(NodeTest, SingleVoterCommitsImmediately) {
   EXPECT_EQ(node->GetBasicStatus().applied, rd.entries[0].index);
 }
 
+// With leader_counts_self_when_stable the leader's own copy counts only once Advance reported
+// it stable, so a follower's acknowledgement alone (one durable copy of three) commits nothing.
+TEST(NodeTest, LeaderCountingSelfWhenStableNeedsItsOwnPersistOrTwoFollowers) {
+  std::map<uint64_t, std::unique_ptr<MemoryStorage>> disks;
+  std::map<uint64_t, std::unique_ptr<Node>> nodes;
+  for (uint64_t id : {1, 2, 3}) {
+    disks[id] = NewStorage({1, 2, 3});
+    Config c = NewConfig(id, 10, 1, disks[id].get());
+    c.leader_counts_self_when_stable = true;
+    nodes[id] = std::move(Node::Create(c).value());
+  }
+  // Persists, sends and advances until nothing moves (the ordinary contract).
+  auto settle = [&] {
+    std::deque<Message> q;
+    for (int round = 0; round < 100; ++round) {
+      for (auto& [id, n] : nodes) {
+        while (n->HasReady()) {
+          Ready rd = n->GetReady();
+          ASSERT_TRUE(disks[id]->Append(rd.entries).ok());
+          if (!rd.hard_state.empty()) disks[id]->SetHardState(rd.hard_state);
+          for (Message& m : rd.messages) q.push_back(std::move(m));
+          n->Advance();
+        }
+      }
+      if (q.empty()) return;
+      while (!q.empty()) {
+        (void)nodes[q.front().to.value()]->Step(std::move(q.front()));
+        q.pop_front();
+      }
+    }
+  };
+  ASSERT_TRUE(nodes[1]->Campaign().ok());
+  settle();
+  ASSERT_EQ(nodes[1]->GetBasicStatus().soft_state.role, StateType::kLeader);
+  const LogIndex before = nodes[1]->GetBasicStatus().hard_state.commit;
+
+  // The leader sends its append before persisting it (what the server does).
+  ASSERT_TRUE(nodes[1]->Propose("x").ok());
+  Ready rd = nodes[1]->GetReady();
+  ASSERT_EQ(rd.entries.size(), 1u);
+  const LogIndex idx = rd.entries[0].index;
+  std::vector<Message> to2;
+  for (Message& m : rd.messages) {
+    if (m.type == MessageType::kApp && m.to == N(2)) to2.push_back(std::move(m));
+  }
+  ASSERT_FALSE(to2.empty());
+  for (Message& m : to2) ASSERT_TRUE(nodes[2]->Step(std::move(m)).ok());
+  Ready f = nodes[2]->GetReady();
+  ASSERT_TRUE(disks[2]->Append(f.entries).ok());
+  if (!f.hard_state.empty()) disks[2]->SetHardState(f.hard_state);
+  nodes[2]->Advance();
+  for (Message& m : f.messages) ASSERT_TRUE(nodes[1]->Step(std::move(m)).ok());
+  // Node 2 holds the entry durably, the leader not yet: no quorum of durable copies.
+  EXPECT_EQ(nodes[1]->GetBasicStatus().hard_state.commit, before);
+
+  // The leader's persist completes: now two of three hold it.
+  ASSERT_TRUE(disks[1]->Append(rd.entries).ok());
+  if (!rd.hard_state.empty()) disks[1]->SetHardState(rd.hard_state);
+  nodes[1]->Advance();
+  EXPECT_EQ(nodes[1]->GetBasicStatus().hard_state.commit, idx);
+  ASSERT_TRUE(nodes[1]->HasReady());
+  Ready next = nodes[1]->GetReady();
+  ASSERT_EQ(next.committed_entries.size(), 1u);
+  EXPECT_EQ(next.committed_entries[0].data, "x");
+  bool commit_sent = false;  // the new commit index goes to the followers at once
+  for (const Message& m : next.messages) {
+    if (m.type == MessageType::kApp && m.commit == idx) commit_sent = true;
+  }
+  EXPECT_TRUE(commit_sent);
+}
+
+// A single voter counting itself when stable commits after the persist, and a ReadIndex asked
+// before its term's first entry committed waits for that commit.
+TEST(NodeTest, SingleVoterCountingSelfWhenStableCommitsAfterPersistAndParksReads) {
+  auto storage = NewStorage({1});
+  Config c = NewConfig(1, 10, 1, storage.get());
+  c.leader_counts_self_when_stable = true;
+  auto node = std::move(Node::Create(c).value());
+  ASSERT_TRUE(node->Campaign().ok());
+  Ready rd = node->GetReady();
+  ASSERT_EQ(rd.entries.size(), 1u);  // the new term's empty entry
+  EXPECT_TRUE(rd.committed_entries.empty());
+  ASSERT_TRUE(node->ReadIndex("r").ok());
+  EXPECT_TRUE(rd.read_states.empty());
+  ASSERT_TRUE(storage->Append(rd.entries).ok());
+  storage->SetHardState(rd.hard_state);
+  node->Advance();
+  ASSERT_TRUE(node->HasReady());
+  Ready next = node->GetReady();
+  ASSERT_EQ(next.committed_entries.size(), 1u);
+  EXPECT_EQ(next.committed_entries[0].index, rd.entries[0].index);
+  ASSERT_EQ(next.read_states.size(), 1u);
+  EXPECT_EQ(next.read_states[0].index, rd.entries[0].index);
+}
+
+// A server outside its configuration may campaign (README, deviation 4), but not while its log
+// holds a configuration change it has not applied: the configuration it knows may then be
+// stale, and the votes of its (possibly long removed) voters would elect it outside the real
+// configuration.
+TEST(NodeTest, NonMemberDoesNotCampaignWithAnUnappliedConfigurationChange) {
+  for (bool pending_change : {false, true}) {
+    auto storage = NewStorage({1});  // a configuration from before node 3 was added
+    Entry e;
+    e.term = Term(1);
+    e.index = LogIndex(1);
+    if (pending_change) {
+      e.type = EntryType::kConfChangeV2;
+      ConfChangeV2 add3;
+      add3.changes.push_back({ConfChangeType::kAddNode, N(3)});
+      e.data = EncodeConfChangeV2(add3);
+    }
+    ASSERT_TRUE(storage->Append({e}).ok());
+    auto node = std::move(Node::Create(NewConfig(3, 10, 1, storage.get())).value());
+    for (int i = 0; i < 40; ++i) node->Tick();
+    bool asked_for_votes = false;
+    while (node->HasReady()) {
+      Ready rd = node->GetReady();
+      for (const Message& m : rd.messages) {
+        if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) asked_for_votes = true;
+      }
+      node->Advance();
+    }
+    EXPECT_EQ(asked_for_votes, !pending_change) << "pending change " << pending_change;
+  }
+}
+
 TEST(NodeTest, SingleVoterElectsItselfOnTimeout) {
   auto storage = NewStorage({1});
   auto node = std::move(Node::Create(NewConfig(1, 10, 1, storage.get())).value());

@@ -147,6 +147,7 @@ Status ClusterNode::Start(StartState state) {
   c.applied = applied;
   c.check_quorum = true;
   c.pre_vote = true;
+  c.leader_counts_self_when_stable = true;  // HandleReadies sends appends before persisting
   c.random_seed =
       options_.member_id.value() ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   ETCDPP_ASSIGN_OR_RETURN(raft_, raft::Node::Create(c));
@@ -414,12 +415,22 @@ bool ClusterNode::HandleReadies() {
         DeliverCommitted(std::move(early));
       }
     }
-    // Proposals a follower forwards to its leader depend on nothing this Ready persists (they
-    // are requests, not acknowledgements of log state): send them before the fdatasync instead
-    // of holding every follower-side write behind it.
+    // Messages that depend on nothing this Ready persists go out before its fdatasync:
+    //  - proposals a follower forwards to its leader (requests, not acknowledgements);
+    //  - the leader's appends and heartbeats (thesis §10.2.1): followers write the entries
+    //    while the leader does, and the leader counts its own copy toward a commit only once
+    //    Advance reports it stable (raft::Config::leader_counts_self_when_stable). Not when
+    //    this Ready changes the term or the vote: those must be durable before anyone hears of
+    //    them.
     if (!rd.entries.empty() || !rd.hard_state.empty()) {
+      const bool leader_sends_early =
+          is_leader_ && (rd.hard_state.empty() || (rd.hard_state.term == hard_state_.term &&
+                                                   rd.hard_state.vote == hard_state_.vote));
       for (raft::Message& m : rd.messages) {
-        if (m.type != raft::MessageType::kProp) continue;
+        const bool early = m.type == raft::MessageType::kProp ||
+                           (leader_sends_early && (m.type == raft::MessageType::kApp ||
+                                                   m.type == raft::MessageType::kHeartbeat));
+        if (!early) continue;
         send_(std::move(m));
         m.type = raft::MessageType::kHup;  // sent; skipped below
       }

@@ -142,6 +142,9 @@ class Sim {
   double loss_ = 0, dup_ = 0;
   int election_ticks_ = 10, heartbeat_ticks_ = 1;
   bool pre_vote_ = true, check_quorum_ = true;
+  // Leaders send appends and heartbeats before persisting the Ready and count themselves only
+  // once it is stable (raft::Config::leader_counts_self_when_stable), as the server does.
+  bool early_send_ = true;
   uint64_t max_delay_ms_ = 5;
   double p_crash_ = 0, p_pause_ = 0, p_partition_ = 0, p_disk_fail_ = 0, p_conf_ = 0,
          p_transfer_ = 0, p_leader_fault_ = 0;
@@ -178,6 +181,7 @@ void Sim::Bootstrap() {
   heartbeat_ticks_ = static_cast<int>(rng_.Uniform(1, std::min<uint64_t>(3, election_ticks_ - 1)));
   pre_vote_ = !rng_.Chance(0.2);
   check_quorum_ = !rng_.Chance(0.2);
+  early_send_ = !rng_.Chance(0.25);
   {
     std::ostringstream os;
     os << "seed " << o_.seed << ": " << n << " nodes, loss " << loss_ << ", dup " << dup_
@@ -185,7 +189,8 @@ void Sim::Bootstrap() {
        << ", partition " << p_partition_ << ", diskfail " << p_disk_fail_ << ", conf " << p_conf_
        << ", transfer " << p_transfer_ << ", election/heartbeat ticks " << election_ticks_ << "/"
        << heartbeat_ticks_ << (pre_vote_ ? "" : ", no pre-vote")
-       << (check_quorum_ ? "" : ", no check-quorum");
+       << (check_quorum_ ? "" : ", no check-quorum")
+       << (early_send_ ? "" : ", leader persists before sending");
     Log(os.str());
   }
   // Every initial member starts from the same bootstrap snapshot at index 1 holding the
@@ -216,6 +221,7 @@ void Sim::StartNode(SimNode& n) {
   c.heartbeat_tick = heartbeat_ticks_;
   c.pre_vote = pre_vote_;
   c.check_quorum = check_quorum_;
+  c.leader_counts_self_when_stable = early_send_;
   c.storage = &n.disk;
   c.random_seed = o_.seed * 1000003 + n.id * 7919 + n.incarnation;
   // Small messages (one or two entries each) mean more pipelining and partial replication.
@@ -309,6 +315,18 @@ void Sim::AfterEvent(SimNode& n) {
         std::to_string(st.hard_state.term.value()) + " leader " +
         std::to_string(n.inflight->soft_state->leader.value()));
   }
+  // A leader's appends and heartbeats need nothing from this Ready to be durable, unless it
+  // changes the term or the vote: out they go now, while the disk writes.
+  const raft::HardState& durable = n.disk.hard_state();
+  const raft::HardState& hs = n.inflight->hard_state;
+  if (early_send_ && st.soft_state.role == StateType::kLeader &&
+      (hs.empty() || (hs.term == durable.term && hs.vote == durable.vote))) {
+    for (Message& m : n.inflight->messages) {
+      if (m.type != MessageType::kApp && m.type != MessageType::kHeartbeat) continue;
+      Send(n, std::move(m));
+      m.type = MessageType::kHup;  // sent; skipped after the persist
+    }
+  }
   // Disk latency; zero is common (a batch that is already written).
   uint64_t lat = rng_.Chance(0.5) ? 0 : rng_.Uniform(1, 5);
   Event e{EventType::kPersistDone, n.id, n.incarnation, {}};
@@ -340,8 +358,10 @@ void Sim::OnPersistDone(SimNode& n) {
   }
   CHECK(n.disk.Append(rd.entries).ok());
   if (!rd.hard_state.empty()) n.disk.SetHardState(rd.hard_state);
-  // 2. Send.
-  for (Message& m : rd.messages) Send(n, std::move(m));
+  // 2. Send (what was not sent before the persist).
+  for (Message& m : rd.messages) {
+    if (m.type != MessageType::kHup) Send(n, std::move(m));
+  }
   // 3. Apply.
   if (!rd.snapshot.empty()) {
     AppState s = DecodeSnapshotData(rd.snapshot);
