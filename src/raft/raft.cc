@@ -270,7 +270,8 @@ void Raft::Tick() {
 
 void Raft::TickElection() {
   ++election_elapsed_;
-  if (Promotable() && PastElectionTimeout()) {
+  // The cheap test first: for a server outside its configuration, Promotable scans the log.
+  if (PastElectionTimeout() && Promotable()) {
     election_elapsed_ = 0;
     Message m;
     m.type = MessageType::kHup;
