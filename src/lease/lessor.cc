@@ -382,8 +382,7 @@ void Lessor::Start() {
   std::lock_guard lock(thread_mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] {
-    NameThisThread("lease-expiry");
+  thread_ = NamedThread("lease-expiry", [this] {
     std::unique_lock lock(thread_mu_);
     while (!stopping_) {
       thread_cv_.wait_for(lock, kTickInterval, [this] { return stopping_; });

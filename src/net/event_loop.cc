@@ -55,8 +55,7 @@ EventLoop::~EventLoop() {
 
 void EventLoop::Start() {
   CHECK(!thread_.joinable());
-  thread_ = std::thread([this] {
-    NameThisThread(name_);
+  thread_ = NamedThread(name_, [this] {
     thread_id_.store(std::this_thread::get_id());
     current_loop = this;
     Run();

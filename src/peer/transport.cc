@@ -282,16 +282,10 @@ Transport::~Transport() {
 
 void Transport::Start() {
   started_ = true;
-  acceptor_ = std::thread([this] {
-    NameThisThread("peer-accept");
-    AcceptLoop();
-  });
+  acceptor_ = NamedThread("peer-accept", [this] { AcceptLoop(); });
   for (auto& [id, p] : peers_) {
     Peer* peer = p.get();
-    peer->thread = std::thread([this, peer] {
-      NameThisThread("peer-send");
-      SendLoop(peer);
-    });
+    peer->thread = NamedThread("peer-send", [this, peer] { SendLoop(peer); });
   }
 }
 
@@ -401,10 +395,7 @@ void Transport::AcceptLoop() {
       in->fd = fd;
       Inbound* raw = in.get();
       bool tls = listeners_[i].tls;
-      in->thread = std::thread([this, raw, tls] {
-        NameThisThread("peer-recv");
-        ServeInbound(raw, tls);
-      });
+      in->thread = NamedThread("peer-recv", [this, raw, tls] { ServeInbound(raw, tls); });
       inbound_.push_back(std::move(in));
     }
   }

@@ -160,14 +160,8 @@ Status ClusterNode::Start(StartState state) {
   waiters_.StartAt(applied.value());
   committed_.store(hard_state_.commit.value(), std::memory_order_release);
   started_ = true;
-  raft_thread_ = std::thread([this] {
-    NameThisThread("raft");
-    RaftThreadMain();
-  });
-  apply_thread_ = std::thread([this] {
-    NameThisThread("apply");
-    ApplyThreadMain();
-  });
+  raft_thread_ = NamedThread("raft", [this] { RaftThreadMain(); });
+  apply_thread_ = NamedThread("apply", [this] { ApplyThreadMain(); });
   return Status::Ok();
 }
 

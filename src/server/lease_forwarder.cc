@@ -18,10 +18,7 @@ LeaseForwarder::~LeaseForwarder() { Stop(); }
 
 void LeaseForwarder::Start() {
   started_ = true;
-  timer_ = std::thread([this] {
-    NameThisThread("lease-forward");
-    TimerMain();
-  });
+  timer_ = NamedThread("lease-forward", [this] { TimerMain(); });
 }
 
 void LeaseForwarder::Stop() {

@@ -92,14 +92,8 @@ Status Node::Start(RecoveredLog recovered) {
   waiters_.StartAt(sm_->applied_index().value());
 
   started_ = true;
-  log_thread_ = std::thread([this] {
-    NameThisThread("wal-log");
-    LogThreadMain();
-  });
-  apply_thread_ = std::thread([this] {
-    NameThisThread("apply");
-    ApplyThreadMain();
-  });
+  log_thread_ = NamedThread("wal-log", [this] { LogThreadMain(); });
+  apply_thread_ = NamedThread("apply", [this] { ApplyThreadMain(); });
   return Status::Ok();
 }
 

@@ -26,14 +26,8 @@ WatchHub::WatchHub(const mvcc::Store* store, WatchHubOptions options)
   CHECK(store_ != nullptr);
   dispatched_rev_ = store_->current_rev();
   published_rev_ = dispatched_rev_;
-  dispatcher_ = std::thread([this] {
-    NameThisThread("watch-dispatch");
-    DispatchLoop();
-  });
-  catch_up_ = std::thread([this] {
-    NameThisThread("watch-catchup");
-    CatchUpLoop();
-  });
+  dispatcher_ = NamedThread("watch-dispatch", [this] { DispatchLoop(); });
+  catch_up_ = NamedThread("watch-catchup", [this] { CatchUpLoop(); });
 }
 
 WatchHub::~WatchHub() { Stop(); }

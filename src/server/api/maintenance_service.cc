@@ -49,8 +49,7 @@ bool MaintenanceJobs::Start(Job job) {
   }
   if (jobs_.size() >= kMaxMaintenanceJobs) return false;
   Running& slot = jobs_.emplace_back();
-  slot.thread = std::thread([this, &slot, job = std::move(job)] {
-    NameThisThread("maintenance");
+  slot.thread = NamedThread("maintenance", [this, &slot, job = std::move(job)] {
     job(stopping_);
     std::lock_guard done_lock(mu_);
     slot.done = true;
