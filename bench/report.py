@@ -36,7 +36,11 @@ REQUEST_CASES = [
     ("lease-keepalive-1000", "lease ka", "lease keep-alive round trips, 1000 clients"),
     ("put-1000-3m", "put 3 members", "put, 3 members, 100 conns / 1000 clients over all "
      "members' endpoints (CPU summed over members)"),
+    ("put-1-3m", "put 1c 3 members", "put, 3 members, 1 conn / 1 client (CPU summed over "
+     "members)"),
 ]
+# Cases run on the 3-member cluster, with TLS only.
+CLUSTER_CASES = ("put-1000-3m", "put-1-3m")
 
 # Targets of issue 8. kind: "ratio_ge"/"ratio_le" compare etcdpp/etcd medians, "abs_le" the
 # etcdpp median alone. Keys: (transport, case, metric).
@@ -56,7 +60,7 @@ TARGETS[("tls", "watch-10k", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
 TARGETS[("tls", "put-1000-3m", "qps")] = ("ratio_ge", 5.0, "≥ 5×")
 TARGETS[("tls", "put-1000-3m", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
 for _c, _n, _d in REQUEST_CASES:
-    if _c == "put-1000-3m":
+    if _c in CLUSTER_CASES:
         continue  # measured with TLS only
     if _c != "watch-10k":
         TARGETS[("plain", _c, "qps")] = ("ratio_ge", 3.0, "≥ 3×")
@@ -291,9 +295,9 @@ def charts(res, work, img):
     os.makedirs(img, exist_ok=True)
     made = []
     req = [c for c in REQUEST_CASES if c[0] != "watch-10k"]
-    # The 3-member case runs with TLS only.
-    req_plain = [c for c in req if c[0] != "put-1000-3m"]
-    lat_plain = [c for c in REQUEST_CASES if c[0] != "put-1000-3m"]
+    # The 3-member cases run with TLS only.
+    req_plain = [c for c in req if c[0] not in CLUSTER_CASES]
+    lat_plain = [c for c in REQUEST_CASES if c[0] not in CLUSTER_CASES]
 
     def panel(name, fn, cases, transport, title, ylabel, logy):
         data, any_pp = chart_data(res, work, name, fn,
@@ -401,7 +405,7 @@ def build(res, meta, made, img_rel):
                                           start.get("etcdpp", "not run")))
     out.append("- Client: bench/loadgen (Go clientv3 3.4 from Debian golang-etcd-server-dev, "
                "%s), git %s" % (start.get("go", "?"), start.get("git", "?")))
-    out.append("- Both servers get identical flags: single member (plus one 3-member TLS case), "
+    out.append("- Both servers get identical flags: single member (plus two 3-member TLS cases), "
                "fresh data dirs, `--client-cert-auth` and `--peer-client-cert-auth` with "
                "kubeadm-layout certificates (EC P-256) for the TLS runs, `http://` URLs for the "
                "plain ones.")
@@ -478,6 +482,8 @@ def summary(res, meta):
          lambda r: r["r"]["server_cpu_us_per_op"], "{:.0f}"),
         ("tls", "put-1000-3m", "3-member put 1000 clients QPS", lambda r: r["r"]["qps"],
          "{:.0f}"),
+        ("tls", "put-1-3m", "3-member put 1 client p50 ms", lambda r: r["r"]["p50_ms"],
+         "{:.2f}"),
         ("tls", "watch-10k", "watch 10k watchers p99 ms", lambda r: r["r"]["p99_ms"], "{:.0f}"),
         ("tls", "mem-1m", "anonymous MiB after 1M × 128 B", lambda r: r["r"]["anon_kib"] / 1024,
          "{:.0f}"),

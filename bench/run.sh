@@ -14,7 +14,7 @@
 #   --docs DIR writes bench-results.md, img/ and the summary in DIR/benchmarks.md (default docs)
 #   --perf     records a `perf record -g` profile of the server during every request case and
 #              writes the top of `perf report` to build/bench/run/perf/ (perturbs the figures)
-#   --cluster-only runs only the 3-member case (start-up and put with 1000 clients)
+#   --cluster-only runs only the 3-member cases (start-up, put with 1000 clients and with 1)
 # Env:   ETCD_BIN (default /usr/bin/etcd), ETCDPP_BIN (default build/release/src/cmd/etcdpp)
 set -euo pipefail
 
@@ -126,7 +126,7 @@ step=0
 # Steps per throughput session and per memory session (used only for the progress line).
 TP_STEPS=7
 MEM_STEPS=$([ "$LOAD_SMALL" -gt 0 ] && echo 8 || echo 5)
-CLUSTER_STEPS=2
+CLUSTER_STEPS=3
 total_steps=$(( reps * ${#servers[@]} * (2 * TP_STEPS + MEM_STEPS + CLUSTER_STEPS) ))
 
 progress() { # <description>
@@ -406,11 +406,16 @@ cluster_session() { # <server> <rep>
     tail -3 "$work/$s.m0.server.log" | sed 's/^/         | /' >&2
     stop_server
     record "$s" tls "put-1000-3m" "$rep" '{"failed":true}'
-    step=$((step + 1)); rm -rf "$SRV_DIR"; return 0
+    record "$s" tls "put-1-3m" "$rep" '{"failed":true}'
+    step=$((step + 2)); rm -rf "$SRV_DIR"; return 0
   fi
   SESSION_BROKEN=0
   record "$s" tls "coldstart-3m" "$rep" "$out"
   run_case put-1000-3m "$rep" put $BIG --total $N_BIG --key-size 8 --val-size 256 \
+    --key-space-size $KEY_SPACE
+  # One client: the latency of a lightly loaded cluster (what a quiet Kubernetes control plane
+  # sees), where the followers' and the leader's disk writes overlap.
+  run_case put-1-3m "$rep" put --conns 1 --clients 1 --total $N_PUT1 --key-size 8 --val-size 256 \
     --key-space-size $KEY_SPACE
   stop_server
   rm -rf "$SRV_DIR"
