@@ -125,6 +125,12 @@ bool Node::HasReady() const {
   return !raft_.read_states().empty();
 }
 
+bool MaySendBeforePersist(const Ready& rd, const Message& m) {
+  return m.type == MessageType::kProp ||
+         (rd.leader_sends_early &&
+          (m.type == MessageType::kApp || m.type == MessageType::kHeartbeat));
+}
+
 Ready Node::GetReady() {
   CHECK(!ready_outstanding_) << "GetReady called before Advance of the previous Ready";
   Ready rd;
@@ -144,6 +150,9 @@ Ready Node::GetReady() {
     rd.hard_state = hs;
     prev_hard_state_ = hs;
   }
+  // must_sync holds only the term/vote change here; the entries are added below.
+  rd.leader_sends_early =
+      raft_.leader_counts_self_when_stable() && ss.role == StateType::kLeader && !rd.must_sync;
   if (log.unstable().snapshot()) rd.snapshot = *log.unstable().snapshot();
   rd.read_states = std::move(raft_.read_states());
   raft_.read_states().clear();

@@ -59,12 +59,21 @@ struct Ready {
   std::vector<Message> messages;
   // The hard state's term/vote or the entries changed: persist with fdatasync before sending.
   bool must_sync = false;
+  // Set iff Config::leader_counts_self_when_stable, this node leads, and the Ready changes
+  // neither term nor vote: its appends and heartbeats may go out before the persist (see
+  // MaySendBeforePersist).
+  bool leader_sends_early = false;
 
   bool empty() const {
     return !soft_state && hard_state.empty() && read_states.empty() && entries.empty() &&
            snapshot.empty() && committed_entries.empty() && messages.empty();
   }
 };
+
+// True iff `m`, one of rd.messages, may be sent before rd is persisted (step 2 of the ordering
+// contract may come first for it): a proposal a follower forwards (a request, depending on no
+// log state), or a leader's append or heartbeat when rd.leader_sends_early.
+bool MaySendBeforePersist(const Ready& rd, const Message& m);
 
 enum class SnapshotStatus : uint8_t { kFinish, kFailure };
 

@@ -127,6 +127,7 @@ class Raft {
   std::vector<ReadState>& read_states() { return read_states_; }
   const std::vector<ReadState>& read_states() const { return read_states_; }
   uint64_t uncommitted_size() const { return uncommitted_size_; }
+  bool leader_counts_self_when_stable() const { return leader_counts_self_when_stable_; }
   int randomized_election_timeout() const { return randomized_election_timeout_; }
   // Test hooks: election_elapsed is exposed so unit tests can check timer resets.
   int election_elapsed() const { return election_elapsed_; }

@@ -177,10 +177,13 @@ TEST(NodeTest, LeaderCountingSelfWhenStableNeedsItsOwnPersistOrTwoFollowers) {
   ASSERT_TRUE(nodes[1]->Propose("x").ok());
   Ready rd = nodes[1]->GetReady();
   ASSERT_EQ(rd.entries.size(), 1u);
+  EXPECT_TRUE(rd.leader_sends_early);
   const LogIndex idx = rd.entries[0].index;
   std::vector<Message> to2;
   for (Message& m : rd.messages) {
-    if (m.type == MessageType::kApp && m.to == N(2)) to2.push_back(std::move(m));
+    if (m.type != MessageType::kApp || m.to != N(2)) continue;
+    EXPECT_TRUE(MaySendBeforePersist(rd, m));
+    to2.push_back(std::move(m));
   }
   ASSERT_FALSE(to2.empty());
   for (Message& m : to2) ASSERT_TRUE(nodes[2]->Step(std::move(m)).ok());
@@ -219,6 +222,7 @@ TEST(NodeTest, SingleVoterCountingSelfWhenStableCommitsAfterPersistAndParksReads
   Ready rd = node->GetReady();
   ASSERT_EQ(rd.entries.size(), 1u);  // the new term's empty entry
   EXPECT_TRUE(rd.committed_entries.empty());
+  EXPECT_FALSE(rd.leader_sends_early);  // the Ready carries the new term and vote
   ASSERT_TRUE(node->ReadIndex("r").ok());
   EXPECT_TRUE(rd.read_states.empty());
   ASSERT_TRUE(storage->Append(rd.entries).ok());

@@ -409,22 +409,13 @@ bool ClusterNode::HandleReadies() {
         DeliverCommitted(std::move(early));
       }
     }
-    // Messages that depend on nothing this Ready persists go out before its fdatasync:
-    //  - proposals a follower forwards to its leader (requests, not acknowledgements);
-    //  - the leader's appends and heartbeats (thesis §10.2.1): followers write the entries
-    //    while the leader does, and the leader counts its own copy toward a commit only once
-    //    Advance reports it stable (raft::Config::leader_counts_self_when_stable). Not when
-    //    this Ready changes the term or the vote: those must be durable before anyone hears of
-    //    them.
+    // Messages that depend on nothing this Ready persists go out before its fdatasync
+    // (raft::MaySendBeforePersist): proposals a follower forwards to its leader, and the
+    // leader's appends and heartbeats (thesis §10.2.1), so that followers write the entries
+    // while the leader does.
     if (!rd.entries.empty() || !rd.hard_state.empty()) {
-      const bool leader_sends_early =
-          is_leader_ && (rd.hard_state.empty() || (rd.hard_state.term == hard_state_.term &&
-                                                   rd.hard_state.vote == hard_state_.vote));
       for (raft::Message& m : rd.messages) {
-        const bool early = m.type == raft::MessageType::kProp ||
-                           (leader_sends_early && (m.type == raft::MessageType::kApp ||
-                                                   m.type == raft::MessageType::kHeartbeat));
-        if (!early) continue;
+        if (!raft::MaySendBeforePersist(rd, m)) continue;
         send_(std::move(m));
         m.type = raft::MessageType::kHup;  // sent; skipped below
       }

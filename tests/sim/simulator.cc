@@ -315,17 +315,13 @@ void Sim::AfterEvent(SimNode& n) {
         std::to_string(st.hard_state.term.value()) + " leader " +
         std::to_string(n.inflight->soft_state->leader.value()));
   }
-  // A leader's appends and heartbeats need nothing from this Ready to be durable, unless it
-  // changes the term or the vote: out they go now, while the disk writes.
-  const raft::HardState& durable = n.disk.hard_state();
-  const raft::HardState& hs = n.inflight->hard_state;
-  if (early_send_ && st.soft_state.role == StateType::kLeader &&
-      (hs.empty() || (hs.term == durable.term && hs.vote == durable.vote))) {
-    for (Message& m : n.inflight->messages) {
-      if (m.type != MessageType::kApp && m.type != MessageType::kHeartbeat) continue;
-      Send(n, std::move(m));
-      m.type = MessageType::kHup;  // sent; skipped after the persist
-    }
+  // What needs nothing from this Ready to be durable goes out now, while the disk writes (as
+  // the server does): forwarded proposals, and with early_send_ a leader's appends and
+  // heartbeats.
+  for (Message& m : n.inflight->messages) {
+    if (!raft::MaySendBeforePersist(*n.inflight, m)) continue;
+    Send(n, std::move(m));
+    m.type = MessageType::kHup;  // sent; skipped after the persist
   }
   // Disk latency; zero is common (a batch that is already written).
   uint64_t lat = rng_.Chance(0.5) ? 0 : rng_.Uniform(1, 5);
