@@ -67,7 +67,19 @@ for _c, _n, _d in REQUEST_CASES:
     TARGETS[("plain", _c, "cpu")] = ("ratio_le", 1 / 3, "≤ ⅓×")
 TARGETS[("tls", "mem-1m", "anon")] = ("ratio_le", 1 / 3, "≤ ⅓×")
 TARGETS[("tls", "fullread-100k", "seconds")] = ("ratio_le", 0.25, "≤ 0.25× (≥ 4× faster)")
+TARGETS[("tls", "fullread-100k", "addedx")] = ("abs_le", 1.0, "≤ 1 (one response)")
 TARGETS[("tls", "coldstart-1m", "ms")] = ("abs_le", 1000.0, "≤ 1000 ms")
+
+# Cores of the machine the run was on (set from its metadata in main).
+CORES = [0]
+
+
+def client_bound_qps(r):
+    """The QPS the load generator alone would fill the machine at: cores ÷ its CPU per op. No
+    server, however cheap, can be measured faster on a machine the client shares."""
+    us = r["r"]["client_cpu_us_per_op"]
+    return CORES[0] * 1e6 / us if CORES[0] and us else None
+
 
 # Request metrics: (key, column title, extractor, format).
 REQUEST_METRICS = [
@@ -76,6 +88,8 @@ REQUEST_METRICS = [
     ("p99", "p99 ms", lambda r: r["r"]["p99_ms"], "{:.1f}"),
     ("p999", "p99.9 ms", lambda r: r["r"]["p999_ms"], "{:.1f}"),
     ("cpu", "server CPU µs/op", lambda r: r["r"]["server_cpu_us_per_op"], "{:.0f}"),
+    ("client", "client CPU µs/op", lambda r: r["r"]["client_cpu_us_per_op"], "{:.0f}"),
+    ("bound", "client-bound QPS", client_bound_qps, "{:.0f}"),
 ]
 
 
@@ -222,17 +236,23 @@ def memory_section(res, out):
     out.append("### Full-range read of 100k × 1 KiB (one Range over the whole prefix, 1 client)")
     out.append("")
 
-    def added(row):
+    def added(row, peak="peak_rss_kib", base="rss_kib"):
         before = res.row_of(row["server"], row["transport"], "mem-100k", row["rep"])
-        return (row["r"]["peak_rss_kib"] - before["r"]["rss_kib"]) / 1024.0
+        return (row["r"][peak] - before["r"][base]) / 1024.0
+
+    def response_mib(row):
+        return row["r"]["extra"]["kv_bytes"] / 1048576.0
 
     metrics = [("seconds", "time s", lambda r: r["r"]["seconds"], "{:.2f}"),
                ("peak", "peak RSS MiB", lambda r: r["r"]["peak_rss_kib"] / 1024.0, "{:.0f}"),
                ("peakanon", "peak anonymous MiB", lambda r: r["r"]["peak_anon_kib"] / 1024.0,
                 "{:.0f}"),
                ("added", "RSS added by the read MiB", added, "{:.0f}"),
-               ("resp", "keys + values in the response MiB",
-                lambda r: r["r"]["extra"]["kv_bytes"] / 1048576.0, "{:.0f}"),
+               ("anonadded", "anonymous memory added by the read MiB",
+                lambda r: added(r, "peak_anon_kib", "anon_kib"), "{:.0f}"),
+               ("resp", "keys + values in the response MiB", response_mib, "{:.0f}"),
+               ("addedx", "RSS added ÷ keys + values in the response",
+                lambda r: added(r) / response_mib(r), "{:.2f}"),
                ("cpu", "server CPU s", lambda r: r["r"]["server_cpu_s"], "{:.2f}")]
     table_cases(res, t, metrics, [("fullread-100k", "full read")], out)
 
@@ -413,7 +433,10 @@ def build(res, meta, made, img_rel):
                "median. Server CPU per op: utime+stime of the server process over the measured "
                "phase (from /proc/<pid>/stat) divided by successful operations; on 2 cores the "
                "client competes with the server, so this is the fairer engine comparison when "
-               "QPS is client-bound.")
+               "QPS is client-bound. Client CPU per op: the load generator's own utime+stime "
+               "(getrusage) over the same phase; client-bound QPS = cores ÷ client CPU per op, "
+               "the throughput at which the client alone would fill the machine, so no server "
+               "can be measured above it here.")
     out.append("")
     for t, title in (("tls", "TLS with client certificates (the Kubernetes set-up; the targets)"),
                      ("plain", "Plain HTTP (the engine without TLS costs)")):
@@ -467,39 +490,43 @@ def summary(res, meta):
     out.append("")
     out.append("| headline (TLS unless noted) | etcd 3.4 | etcdpp | ratio | target |")
     out.append("|---|---:|---:|---:|---|")
+    qps = lambda r: r["r"]["qps"]
+    p50 = lambda r: r["r"]["p50_ms"]
+    p99 = lambda r: r["r"]["p99_ms"]
+    cpu = lambda r: r["r"]["server_cpu_us_per_op"]
+    # (transport, case, title, metric key of TARGETS, extractor, format)
     rows = [
-        ("tls", "put-1", "put 1 client QPS", lambda r: r["r"]["qps"], "{:.0f}"),
-        ("tls", "put-1", "put 1 client p50 ms", lambda r: r["r"]["p50_ms"], "{:.2f}"),
-        ("tls", "put-1000", "put 1000 clients QPS", lambda r: r["r"]["qps"], "{:.0f}"),
-        ("tls", "put-1000", "put 1000 clients p99 ms", lambda r: r["r"]["p99_ms"], "{:.0f}"),
-        ("tls", "range-l-1000", "range (l) 1000 clients QPS", lambda r: r["r"]["qps"],
+        ("tls", "put-1", "put 1 client QPS", "qps", qps, "{:.0f}"),
+        ("tls", "put-1", "put 1 client p50 ms", "p50", p50, "{:.2f}"),
+        ("tls", "put-1000", "put 1000 clients QPS", "qps", qps, "{:.0f}"),
+        ("tls", "put-1000", "put 1000 clients server CPU µs/op", "cpu", cpu, "{:.0f}"),
+        ("tls", "put-1000", "put 1000 clients: client-bound QPS (cores ÷ client CPU/op)", "bound",
+         client_bound_qps, "{:.0f}"),
+        ("tls", "put-1000", "put 1000 clients p99 ms", "p99", p99, "{:.0f}"),
+        ("tls", "range-l-1000", "range (l) 1000 clients QPS", "qps", qps, "{:.0f}"),
+        ("tls", "range-s-1000", "range (s) 1000 clients QPS", "qps", qps, "{:.0f}"),
+        ("plain", "put-1000", "put 1000 clients QPS, plain HTTP", "qps", qps, "{:.0f}"),
+        ("plain", "put-1000", "put 1000 clients server CPU µs/op, plain HTTP", "cpu", cpu,
          "{:.0f}"),
-        ("tls", "range-s-1000", "range (s) 1000 clients QPS", lambda r: r["r"]["qps"],
+        ("tls", "put-1000-3m", "3-member put 1000 clients QPS", "qps", qps, "{:.0f}"),
+        ("tls", "put-1000-3m", "3-member put 1000 clients server CPU µs/op (summed)", "cpu", cpu,
          "{:.0f}"),
-        ("plain", "put-1000", "put 1000 clients QPS, plain HTTP", lambda r: r["r"]["qps"],
-         "{:.0f}"),
-        ("plain", "put-1000", "put 1000 clients CPU µs/op, plain HTTP",
-         lambda r: r["r"]["server_cpu_us_per_op"], "{:.0f}"),
-        ("tls", "put-1000-3m", "3-member put 1000 clients QPS", lambda r: r["r"]["qps"],
-         "{:.0f}"),
-        ("tls", "put-1-3m", "3-member put 1 client p50 ms", lambda r: r["r"]["p50_ms"],
-         "{:.2f}"),
-        ("tls", "watch-10k", "watch 10k watchers p99 ms", lambda r: r["r"]["p99_ms"], "{:.0f}"),
-        ("tls", "mem-1m", "anonymous MiB after 1M × 128 B", lambda r: r["r"]["anon_kib"] / 1024,
-         "{:.0f}"),
-        ("tls", "fullread-100k", "full read 100k × 1 KiB s", lambda r: r["r"]["seconds"],
-         "{:.2f}"),
-        ("tls", "coldstart-1m", "cold start with 1M keys ms",
+        ("tls", "put-1000-3m", "3-member put 1000 clients: client-bound QPS", "bound",
+         client_bound_qps, "{:.0f}"),
+        ("tls", "put-1-3m", "3-member put 1 client p50 ms", "p50", p50, "{:.2f}"),
+        ("tls", "watch-10k", "watch 10k watchers p99 ms", "p99", p99, "{:.0f}"),
+        ("tls", "mem-1m", "anonymous MiB after 1M × 128 B", "anon",
+         lambda r: r["r"]["anon_kib"] / 1024, "{:.0f}"),
+        ("tls", "fullread-100k", "full read 100k × 1 KiB s", "seconds",
+         lambda r: r["r"]["seconds"], "{:.2f}"),
+        ("tls", "coldstart-1m", "cold start with 1M keys ms", "ms",
          lambda r: r["r"]["seconds"] * 1000, "{:.0f}"),
     ]
-    keymap = {"QPS": "qps", "p50": "p50", "p99": "p99", "CPU": "cpu", "anonymous": "anon",
-              "full": "seconds", "cold": "ms"}
-    for t, case, title, fn, fmt in rows:
+    for t, case, title, metric, fn, fmt in rows:
         e = stat(res.values("etcd", t, case, fn))
         p = stat(res.values("etcdpp", t, case, fn))
         if e is None and p is None:
             continue
-        metric = next((v for k, v in keymap.items() if k in title), "")
         ttext, status = verdict(TARGETS.get((t, case, metric)), e, p)
         status = with_alternative(res, t, case, metric, status)
         out.append("| %s | %s | %s | %s | %s |" % (
@@ -534,6 +561,10 @@ def main():
     ap.add_argument("--summary")
     a = ap.parse_args()
     rows, meta = load(a.work)
+    try:
+        CORES[0] = int(meta.get("start", {}).get("nproc", 0))
+    except ValueError:
+        pass
     res = Results(rows)
     with tempfile.TemporaryDirectory(prefix="bench-plot-") as tmp:
         made = charts(res, tmp, a.img)

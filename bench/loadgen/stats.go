@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,6 +26,10 @@ type result struct {
 	P999    float64 `json:"p999_ms"`
 	Max     float64 `json:"max_ms"`
 	Mean    float64 `json:"mean_ms"`
+	// The load generator's own CPU time over the measured phase (all its threads): on a shared
+	// machine it bounds the throughput any server can be measured at (cores / client CPU per op).
+	ClientCPUSec     float64 `json:"client_cpu_s"`
+	ClientCPUUsPerOp float64 `json:"client_cpu_us_per_op"`
 	// Server-side figures, present only with --pid.
 	ServerCPUSec float64 `json:"server_cpu_s"`
 	CPUUsPerOp   float64 `json:"server_cpu_us_per_op"`
@@ -70,6 +75,9 @@ func (r *result) print() {
 	line := fmt.Sprintf("%s: %d ops (%d errors) in %.3fs = %.1f ops/s; latency ms p50 %.3f "+
 		"p90 %.3f p99 %.3f p99.9 %.3f max %.3f", r.Cmd, r.Total, r.Errors, r.Seconds, r.QPS,
 		r.P50, r.P90, r.P99, r.P999, r.Max)
+	if r.ClientCPUSec > 0 {
+		line += fmt.Sprintf("; client cpu %.3fs = %.1f us/op", r.ClientCPUSec, r.ClientCPUUsPerOp)
+	}
 	if r.ServerCPUSec > 0 {
 		line += fmt.Sprintf("; server cpu %.3fs = %.1f us/op", r.ServerCPUSec, r.CPUUsPerOp)
 	}
@@ -95,19 +103,21 @@ const userHZ = 100
 // clear_refs) catches RSS peaks exactly, the sampler is needed for anonymous memory.
 const sampleInterval = 5 * time.Millisecond
 
-// procWatch measures the server process(es) during the measured phase of a command; with
-// several (the members of a cluster) CPU time and memory are summed.
+// procWatch measures the load generator itself and the server process(es) during the measured
+// phase of a command; with several servers (the members of a cluster) CPU time and memory are
+// summed.
 // Owner: the command's main goroutine; the sampler goroutine only touches the peak fields,
 // under mu.
 type procWatch struct {
-	pids     []int
-	cpuStart float64
-	stop     chan struct{}
-	done     chan struct{}
-	mu       sync.Mutex
-	peakRSS  int64
-	peakAnon int64
-	hwmReset bool // VmHWM was reset at start, so it is this phase's exact RSS peak
+	selfCPUStart float64
+	pids         []int
+	cpuStart     float64
+	stop         chan struct{}
+	done         chan struct{}
+	mu           sync.Mutex
+	peakRSS      int64
+	peakAnon     int64
+	hwmReset     bool // VmHWM was reset at start, so it is this phase's exact RSS peak
 }
 
 func cpuSeconds(pid int) (float64, error) {
@@ -173,9 +183,19 @@ func totals(pids []int) (cpu float64, rss, anon, hwm int64, err error) {
 	return cpu, rss, anon, hwm, nil
 }
 
+// selfCPUSeconds is the user + system time of this process (every thread) so far.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
 func startProcWatch(pids []int) (*procWatch, error) {
 	if len(pids) == 0 {
-		return nil, nil
+		return &procWatch{selfCPUStart: selfCPUSeconds()}, nil
 	}
 	// Reset VmHWM so the reported peak belongs to this phase only (Linux >= 4.0; best effort).
 	// With several processes the sum of their peaks bounds the peak of the sum from above.
@@ -189,7 +209,7 @@ func startProcWatch(pids []int) (*procWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &procWatch{pids: pids, cpuStart: cpu, stop: make(chan struct{}),
+	p := &procWatch{selfCPUStart: selfCPUSeconds(), pids: pids, cpuStart: cpu, stop: make(chan struct{}),
 		done: make(chan struct{}), hwmReset: reset && len(pids) == 1}
 	p.sample()
 	go func() {
@@ -225,7 +245,11 @@ func (p *procWatch) sample() {
 
 // finish stops sampling and records CPU per op (ops = successful operations) and memory.
 func (p *procWatch) finish(r *result, ops int) {
-	if p == nil {
+	r.ClientCPUSec = selfCPUSeconds() - p.selfCPUStart
+	if ops > 0 {
+		r.ClientCPUUsPerOp = r.ClientCPUSec * 1e6 / float64(ops)
+	}
+	if len(p.pids) == 0 {
 		return
 	}
 	close(p.stop)
