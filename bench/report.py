@@ -39,8 +39,6 @@ REQUEST_CASES = [
     ("put-1-3m", "put 1c 3 members", "put, 3 members, 1 conn / 1 client (CPU summed over "
      "members)"),
 ]
-# Cases run on the 3-member cluster, with TLS only.
-CLUSTER_CASES = ("put-1000-3m", "put-1-3m")
 
 # Targets of issue 8. kind: "ratio_ge"/"ratio_le" compare etcdpp/etcd medians, "abs_le" the
 # etcdpp median alone. Keys: (transport, case, metric).
@@ -60,8 +58,6 @@ TARGETS[("tls", "watch-10k", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
 TARGETS[("tls", "put-1000-3m", "qps")] = ("ratio_ge", 5.0, "≥ 5×")
 TARGETS[("tls", "put-1000-3m", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
 for _c, _n, _d in REQUEST_CASES:
-    if _c in CLUSTER_CASES:
-        continue  # measured with TLS only
     if _c != "watch-10k":
         TARGETS[("plain", _c, "qps")] = ("ratio_ge", 3.0, "≥ 3×")
     TARGETS[("plain", _c, "cpu")] = ("ratio_le", 1 / 3, "≤ ⅓×")
@@ -233,7 +229,8 @@ def memory_section(res, out):
     table_cases(res, t, metrics, cases, out)
 
     out.append("")
-    out.append("### Full-range read of 100k × 1 KiB (one Range over the whole prefix, 1 client)")
+    out.append("### Full-range read of 100k × 1 KiB (one Range over the whole prefix, 1 client; "
+               "TLS, then plain HTTP)")
     out.append("")
 
     def added(row, peak="peak_rss_kib", base="rss_kib"):
@@ -253,8 +250,11 @@ def memory_section(res, out):
                ("resp", "keys + values in the response MiB", response_mib, "{:.0f}"),
                ("addedx", "RSS added ÷ keys + values in the response",
                 lambda r: added(r) / response_mib(r), "{:.2f}"),
-               ("cpu", "server CPU s", lambda r: r["r"]["server_cpu_s"], "{:.2f}")]
-    table_cases(res, t, metrics, [("fullread-100k", "full read")], out)
+               ("cpu", "server CPU s", lambda r: r["r"]["server_cpu_s"], "{:.2f}"),
+               ("client", "client CPU s", lambda r: r["r"]["client_cpu_s"], "{:.2f}")]
+    table_cases(res, t, metrics, [("fullread-100k", "full read, TLS")], out)
+    out.append("")
+    table_cases(res, "plain", metrics, [("fullread-100k", "full read, plain HTTP")], out)
 
     out.append("")
     out.append("### Start-up, disk, defragmentation")
@@ -315,9 +315,6 @@ def charts(res, work, img):
     os.makedirs(img, exist_ok=True)
     made = []
     req = [c for c in REQUEST_CASES if c[0] != "watch-10k"]
-    # The 3-member cases run with TLS only.
-    req_plain = [c for c in req if c[0] not in CLUSTER_CASES]
-    lat_plain = [c for c in REQUEST_CASES if c[0] not in CLUSTER_CASES]
 
     def panel(name, fn, cases, transport, title, ylabel, logy):
         data, any_pp = chart_data(res, work, name, fn,
@@ -355,20 +352,20 @@ def charts(res, work, img):
     qps = lambda r: r["r"]["qps"]
     figure("bench-throughput.png", [
         panel("qps-tls", qps, req, "tls", "Throughput, TLS + client certs", "requests/s", True),
-        panel("qps-plain", qps, req_plain, "plain", "Throughput, plain HTTP", "requests/s", True),
+        panel("qps-plain", qps, req, "plain", "Throughput, plain HTTP", "requests/s", True),
     ], 1, 2, 500)
     p50 = lambda r: r["r"]["p50_ms"]
     p99 = lambda r: r["r"]["p99_ms"]
     figure("bench-latency.png", [
         panel("p50-tls", p50, REQUEST_CASES, "tls", "p50 latency, TLS", "ms (log)", True),
-        panel("p50-plain", p50, lat_plain, "plain", "p50 latency, plain", "ms (log)", True),
+        panel("p50-plain", p50, REQUEST_CASES, "plain", "p50 latency, plain", "ms (log)", True),
         panel("p99-tls", p99, REQUEST_CASES, "tls", "p99 latency, TLS", "ms (log)", True),
-        panel("p99-plain", p99, lat_plain, "plain", "p99 latency, plain", "ms (log)", True),
+        panel("p99-plain", p99, REQUEST_CASES, "plain", "p99 latency, plain", "ms (log)", True),
     ], 2, 2, 900)
     cpu = lambda r: r["r"]["server_cpu_us_per_op"]
     figure("bench-cpu.png", [
         panel("cpu-tls", cpu, REQUEST_CASES, "tls", "Server CPU per op, TLS", "µs/op", True),
-        panel("cpu-plain", cpu, lat_plain, "plain", "Server CPU per op, plain", "µs/op",
+        panel("cpu-plain", cpu, REQUEST_CASES, "plain", "Server CPU per op, plain", "µs/op",
               True),
     ], 1, 2, 500)
     mem = [("mem-empty", "empty"), ("mem-100k", "100k x 1 KiB"), ("mem-1m", "1M x 128 B")]
@@ -448,7 +445,7 @@ def build(res, meta, made, img_rel):
                "10k watchers) and latency is from just before the put is sent until a watcher "
                "receives the event; CPU/op is per delivered event.")
     out.append("")
-    out.append("## Memory, full read, start-up, disk (TLS)")
+    out.append("## Memory, full read, start-up, disk (TLS; the full read also over plain HTTP)")
     out.append("")
     memory_section(res, out)
     out.append("")

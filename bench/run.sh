@@ -14,7 +14,8 @@
 #   --docs DIR writes bench-results.md, img/ and the summary in DIR/benchmarks.md (default docs)
 #   --perf     records a `perf record -g` profile of the server during every request case and
 #              writes the top of `perf report` to build/bench/run/perf/ (perturbs the figures)
-#   --cluster-only runs only the 3-member cases (start-up, put with 1000 clients and with 1)
+#   --cluster-only runs only the 3-member cases (start-up, put with 1000 clients and with 1;
+#              TLS and plain HTTP)
 # Env:   ETCD_BIN (default /usr/bin/etcd), ETCDPP_BIN (default build/release/src/cmd/etcdpp)
 set -euo pipefail
 
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --docs) docs=$2; shift ;;
     --perf) perf=1 ;;
     --cluster-only) cluster_only=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -126,8 +127,11 @@ step=0
 # Steps per throughput session and per memory session (used only for the progress line).
 TP_STEPS=7
 MEM_STEPS=$([ "$LOAD_SMALL" -gt 0 ] && echo 8 || echo 5)
+FULLREAD_STEPS=3
 CLUSTER_STEPS=3
-total_steps=$(( reps * ${#servers[@]} * (2 * TP_STEPS + MEM_STEPS + CLUSTER_STEPS) ))
+session_steps=$(( 2 * TP_STEPS + MEM_STEPS + FULLREAD_STEPS + 2 * CLUSTER_STEPS ))
+if [ $cluster_only = 1 ]; then session_steps=$(( 2 * CLUSTER_STEPS )); fi
+total_steps=$(( reps * ${#servers[@]} * session_steps ))
 
 progress() { # <description>
   step=$((step + 1))
@@ -334,8 +338,9 @@ throughput_session() { # <server> <transport> <rep>
   rm -rf "$work/data-$s-$t"
 }
 
-# Memory, full read, defrag, data-dir size and cold start; TLS only (the set-up the targets are
-# stated for; memory does not depend on the transport).
+# Memory, full read, defrag, data-dir size and cold start with TLS (the set-up the targets are
+# stated for; memory does not depend on the transport). fullread_plain_session repeats the full
+# read over plain HTTP.
 memory_session() { # <server> <rep>
   local s=$1 rep=$2 t=tls dir=$work/data-$s-mem
   progress "$s memory: start empty (rep $rep)"
@@ -371,31 +376,47 @@ memory_session() { # <server> <rep>
   rm -rf "$dir"
 }
 
-# 3 members on loopback, TLS (client and peer), all endpoints given to the client, which spreads
-# its connections over them (followers forward proposals to the leader, as in a real cluster).
-# CPU per op is summed over the three processes. A server that cannot form the cluster (etcdpp
-# before it has clustering) is reported as failed for this case only.
+# The full read over plain HTTP (the memory session measures it with TLS): its time depends on
+# the transport, as both servers' TLS costs differ.
+fullread_plain_session() { # <server> <rep>
+  local s=$1 rep=$2 dir=$work/data-$1-fullread
+  progress "$s plain full read: start empty (rep $rep)"
+  if ! start_server "$s" plain "$dir" fresh "$rep" empty; then
+    step=$((step + FULLREAD_STEPS - 1)); return 0
+  fi
+  run_case load-100k "$rep" load $LOAD --total $LOAD_BIG --val-size 1024
+  mem_record mem-100k "$rep"
+  run_case fullread-100k "$rep" range k/ k0 --conns 1 --clients 1 --total 1
+  stop_server
+  rm -rf "$dir"
+}
+
+# 3 members on loopback, all endpoints given to the client, which spreads its connections over
+# them (followers forward proposals to the leader, as in a real cluster); with TLS, client and
+# peer traffic are both encrypted. CPU per op is summed over the three processes. A server that
+# cannot form the cluster is reported as failed for these cases only.
 CLUSTER_SIZE=3
-cluster_session() { # <server> <rep>
-  local s=$1 rep=$2 i ic="" eps="" t0 out
-  local -a cps=() pps=() pids=()
-  progress "$s $CLUSTER_SIZE members: start (rep $rep)"
+cluster_session() { # <server> <transport> <rep>
+  local s=$1 t=$2 rep=$3 i ic="" eps="" t0 out scheme=http
+  local -a cps=() pps=() pids=() tlsf=()
+  if [ "$t" = tls ]; then scheme=https; tlsf=("${TLS_SERVER_FLAGS[@]}"); fi
+  progress "$s $t $CLUSTER_SIZE members: start (rep $rep)"
   for ((i = 0; i < CLUSTER_SIZE; i++)); do
     cps[i]=$("$LG" free-port); pps[i]=$("$LG" free-port)
-    ic+="${ic:+,}m$i=https://127.0.0.1:${pps[i]}"
-    eps+="${eps:+,}https://127.0.0.1:${cps[i]}"
+    ic+="${ic:+,}m$i=$scheme://127.0.0.1:${pps[i]}"
+    eps+="${eps:+,}$scheme://127.0.0.1:${cps[i]}"
   done
-  SRV_NAME=$s; SRV_TRANSPORT=tls; SRV_EP=$eps; SRV_DIR=$work/data-$s-cluster
+  SRV_NAME=$s; SRV_TRANSPORT=$t; SRV_EP=$eps; SRV_DIR=$work/data-$s-cluster
   rm -rf "$SRV_DIR"
   t0=$(date +%s%N)
   for ((i = 0; i < CLUSTER_SIZE; i++)); do
     "$(server_bin "$s")" --name "m$i" --data-dir "$SRV_DIR/m$i" \
-      --listen-client-urls "https://127.0.0.1:${cps[i]}" \
-      --advertise-client-urls "https://127.0.0.1:${cps[i]}" \
-      --listen-peer-urls "https://127.0.0.1:${pps[i]}" \
-      --initial-advertise-peer-urls "https://127.0.0.1:${pps[i]}" \
+      --listen-client-urls "$scheme://127.0.0.1:${cps[i]}" \
+      --advertise-client-urls "$scheme://127.0.0.1:${cps[i]}" \
+      --listen-peer-urls "$scheme://127.0.0.1:${pps[i]}" \
+      --initial-advertise-peer-urls "$scheme://127.0.0.1:${pps[i]}" \
       --initial-cluster "$ic" --initial-cluster-state new --initial-cluster-token bench-cluster \
-      "${TLS_SERVER_FLAGS[@]}" >>"$work/$s.m$i.server.log" 2>&1 &
+      "${tlsf[@]}" >>"$work/$s.m$i.server.log" 2>&1 &
     pids+=($!)
   done
   SRV_PID=$(IFS=,; echo "${pids[*]}")
@@ -405,12 +426,12 @@ cluster_session() { # <server> <rep>
     echo "         $s did not form a $CLUSTER_SIZE-member cluster; last log lines of m0:" >&2
     tail -3 "$work/$s.m0.server.log" | sed 's/^/         | /' >&2
     stop_server
-    record "$s" tls "put-1000-3m" "$rep" '{"failed":true}'
-    record "$s" tls "put-1-3m" "$rep" '{"failed":true}'
+    record "$s" "$t" "put-1000-3m" "$rep" '{"failed":true}'
+    record "$s" "$t" "put-1-3m" "$rep" '{"failed":true}'
     step=$((step + 2)); rm -rf "$SRV_DIR"; return 0
   fi
   SESSION_BROKEN=0
-  record "$s" tls "coldstart-3m" "$rep" "$out"
+  record "$s" "$t" "coldstart-3m" "$rep" "$out"
   run_case put-1000-3m "$rep" put $BIG --total $N_BIG --key-size 8 --val-size 256 \
     --key-space-size $KEY_SPACE
   # One client: the latency of a lightly loaded cluster (what a quiet Kubernetes control plane
@@ -470,8 +491,11 @@ for ((rep = 1; rep <= reps; rep++)); do
       for s in "${order[@]}"; do throughput_session "$s" "$t" "$rep"; done
     done
     for s in "${order[@]}"; do memory_session "$s" "$rep"; done
+    for s in "${order[@]}"; do fullread_plain_session "$s" "$rep"; done
   fi
-  for s in "${order[@]}"; do cluster_session "$s" "$rep"; done
+  for t in tls plain; do
+    for s in "${order[@]}"; do cluster_session "$s" "$t" "$rep"; done
+  done
 done
 write_meta end
 el=$(( $(date +%s) - t_start ))
