@@ -426,9 +426,7 @@ def build(res, meta, made, img_rel):
                "fresh data dirs, `--client-cert-auth` and `--peer-client-cert-auth` with "
                "kubeadm-layout certificates (EC P-256) for the TLS runs, `http://` URLs for the "
                "plain ones.")
-    out.append("- Each cell: median over repetitions (min–max); put with 1000 clients runs three "
-               "times per repetition in the full run, and its cells take all those runs. "
-               "Ratio: etcdpp median / etcd "
+    out.append("- Each cell: median over repetitions (min–max). Ratio: etcdpp median / etcd "
                "median. Server CPU per op: utime+stime of the server process over the measured "
                "phase (from /proc/<pid>/stat) divided by successful operations; on 2 cores the "
                "client competes with the server, so this is the fairer engine comparison when "

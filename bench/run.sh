@@ -125,8 +125,7 @@ tests/lib/make-certs.sh "$certs"
 t_start=$(date +%s)
 step=0
 # Steps per throughput session and per memory session (used only for the progress line).
-PUT_1000_RUNS=$([ $quick = 1 ] && echo 1 || echo 3)
-TP_STEPS=$(( 6 + PUT_1000_RUNS ))
+TP_STEPS=7
 MEM_STEPS=$([ "$LOAD_SMALL" -gt 0 ] && echo 8 || echo 5)
 FULLREAD_STEPS=3
 CLUSTER_STEPS=3
@@ -325,13 +324,8 @@ throughput_session() { # <server> <transport> <rep>
   fi
   run_case put-1 "$rep" put --conns 1 --clients 1 --total $N_PUT1 --key-size 8 --val-size 256 \
     --key-space-size $KEY_SPACE
-  # The headline CPU-per-put figures are measured PUT_1000_RUNS times per session: one run's
-  # server CPU per op swings by ±15% on this VM, for etcd as for us.
-  local i
-  for ((i = 0; i < PUT_1000_RUNS; i++)); do
-    run_case put-1000 "$rep" put $BIG --total $N_BIG --key-size 8 --val-size 256 \
-      --key-space-size $KEY_SPACE
-  done
+  run_case put-1000 "$rep" put $BIG --total $N_BIG --key-size 8 --val-size 256 \
+    --key-space-size $KEY_SPACE
   # The key the range cases read (key 00000000, 256 B value).
   lg put --total 1 --sequential-keys --key-size 8 --val-size 256 >/dev/null || true
   run_case range-l-1000 "$rep" range 00000000 $BIG --total $N_BIG --consistency l
