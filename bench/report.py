@@ -52,6 +52,9 @@ ALTERNATIVES = {}
 for _c in ("put-1000", "range-l-1000", "range-s-1000"):
     ALTERNATIVES[("tls", _c, "qps")] = "cpu"
     ALTERNATIVES[("tls", _c, "cpu")] = "qps"
+# Paired put runs (run.sh paired_put_session): the median of per-pair ratios, not of medians.
+TARGETS[("tls", "put-1000-paired", "cpu")] = ("abs_le", 0.1, "≤ 0.1×")
+TARGETS[("plain", "put-1000-paired", "cpu")] = ("abs_le", 1 / 3, "≤ ⅓×")
 TARGETS[("tls", "put-1", "qps")] = ("ratio_ge", 3.0, "≥ 3×")
 TARGETS[("tls", "put-1", "p50")] = ("abs_le", 0.25, "≤ 0.25 ms")
 TARGETS[("tls", "watch-10k", "p99")] = ("ratio_le", 0.5, "≤ 0.5×")
@@ -137,6 +140,47 @@ class Results:
 
     def has(self, server):
         return any(k[0] == server for k in self.by)
+
+
+def paired_ratios(res, transport, fn):
+    """etcdpp/etcd ratios of the paired put runs: the i-th run of each server in a repetition
+    form a pair (run.sh alternates them a few seconds apart)."""
+    runs = {}
+    for server in SERVERS:
+        for row in res.by.get((server, transport, "put-1000-paired"), []):
+            runs.setdefault((row["rep"], server), []).append(row)
+    ratios = []
+    for (rep, server), rows in sorted(runs.items()):
+        if server != "etcdpp":
+            continue
+        for e, p in zip(runs.get((rep, "etcd"), []), rows):
+            try:
+                ev, pv = fn(e), fn(p)
+            except (KeyError, TypeError):
+                continue
+            if ev:
+                ratios.append(pv / ev)
+    return ratios
+
+
+def paired_section(res, out):
+    metrics = [("cpu", "server CPU µs/op", lambda r: r["r"]["server_cpu_us_per_op"]),
+               ("qps", "QPS", lambda r: r["r"]["qps"])]
+    out.append("| transport | metric | etcd | etcdpp | pairs | etcdpp/etcd per pair: median "
+               "(min–max) | target | status |")
+    out.append("|---|---|---:|---:|---:|---:|---|---|")
+    for t in TRANSPORTS:
+        for key, title, fn in metrics:
+            ratios = paired_ratios(res, t, fn)
+            if not ratios:
+                continue
+            e = stat(res.values("etcd", t, "put-1000-paired", fn))
+            p = stat(res.values("etcdpp", t, "put-1000-paired", fn))
+            r = stat(ratios)
+            ttext, status = verdict(TARGETS.get((t, "put-1000-paired", key)), None, r)
+            out.append("| %s | %s | %s | %s | %d | %s | %s | %s |" % (
+                t, title, fmt_stat(e, "{:.0f}"), fmt_stat(p, "{:.0f}"), len(ratios),
+                fmt_stat(r, "{:.3f}×"), ttext, status))
 
 
 def stat(vals):
@@ -422,7 +466,7 @@ def build(res, meta, made, img_rel):
                                           start.get("etcdpp", "not run")))
     out.append("- Client: bench/loadgen (Go clientv3 3.4 from Debian golang-etcd-server-dev, "
                "%s), git %s" % (start.get("go", "?"), start.get("git", "?")))
-    out.append("- Both servers get identical flags: single member (plus two 3-member TLS cases), "
+    out.append("- Both servers get identical flags: single member (plus two 3-member cases), "
                "fresh data dirs, `--client-cert-auth` and `--peer-client-cert-auth` with "
                "kubeadm-layout certificates (EC P-256) for the TLS runs, `http://` URLs for the "
                "plain ones.")
@@ -444,6 +488,16 @@ def build(res, meta, made, img_rel):
     out.append("For watch-latency, QPS is events delivered per second (each put fans out to all "
                "10k watchers) and latency is from just before the put is sent until a watcher "
                "receives the event; CPU/op is per delivered event.")
+    out.append("")
+    out.append("## Paired put runs, 100 conns / 1000 clients (key 8 B, value 256 B)")
+    out.append("")
+    out.append("Both servers run at once, fresh; their put runs alternate a few seconds apart, "
+               "each ratio is one etcdpp run over the etcd run next to it. A run's server CPU per "
+               "op drifts by about ±15% between sessions minutes apart on this VM, for either "
+               "server; a pair's ratio does not see that drift, so this median is the steadier "
+               "estimate of the CPU-per-put ratio. The target column judges that median.")
+    out.append("")
+    paired_section(res, out)
     out.append("")
     out.append("## Memory, full read, start-up, disk (TLS; the full read also over plain HTTP)")
     out.append("")
@@ -497,6 +551,8 @@ def summary(res, meta):
         ("tls", "put-1", "put 1 client p50 ms", "p50", p50, "{:.2f}"),
         ("tls", "put-1000", "put 1000 clients QPS", "qps", qps, "{:.0f}"),
         ("tls", "put-1000", "put 1000 clients server CPU µs/op", "cpu", cpu, "{:.0f}"),
+        ("tls", "put-1000-paired", "put 1000 clients server CPU/op, paired runs (median of "
+         "per-pair ratios)", "cpu", cpu, "{:.3f}×"),
         ("tls", "put-1000", "put 1000 clients: client-bound QPS (cores ÷ client CPU/op)", "bound",
          client_bound_qps, "{:.0f}"),
         ("tls", "put-1000", "put 1000 clients p99 ms", "p99", p99, "{:.0f}"),
@@ -505,6 +561,8 @@ def summary(res, meta):
         ("plain", "put-1000", "put 1000 clients QPS, plain HTTP", "qps", qps, "{:.0f}"),
         ("plain", "put-1000", "put 1000 clients server CPU µs/op, plain HTTP", "cpu", cpu,
          "{:.0f}"),
+        ("plain", "put-1000-paired", "put 1000 clients server CPU/op, plain HTTP, paired runs "
+         "(median of per-pair ratios)", "cpu", cpu, "{:.3f}×"),
         ("tls", "put-1000-3m", "3-member put 1000 clients QPS", "qps", qps, "{:.0f}"),
         ("tls", "put-1000-3m", "3-member put 1000 clients server CPU µs/op (summed)", "cpu", cpu,
          "{:.0f}"),
@@ -520,6 +578,12 @@ def summary(res, meta):
          lambda r: r["r"]["seconds"] * 1000, "{:.0f}"),
     ]
     for t, case, title, metric, fn, fmt in rows:
+        if case == "put-1000-paired":
+            r = stat(paired_ratios(res, t, fn))
+            if r is not None:
+                ttext, status = verdict(TARGETS.get((t, case, metric)), None, r)
+                out.append("| %s | | | %s | %s — %s |" % (title, fmt_stat(r, fmt), ttext, status))
+            continue
         e = stat(res.values("etcd", t, case, fn))
         p = stat(res.values("etcdpp", t, case, fn))
         if e is None and p is None:

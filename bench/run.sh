@@ -126,12 +126,16 @@ t_start=$(date +%s)
 step=0
 # Steps per throughput session and per memory session (used only for the progress line).
 TP_STEPS=7
+PAIRED_RUNS=$([ $quick = 1 ] && echo 1 || echo 3)
+PAIRED_STEPS=$(( 2 * PAIRED_RUNS ))
 MEM_STEPS=$([ "$LOAD_SMALL" -gt 0 ] && echo 8 || echo 5)
 FULLREAD_STEPS=3
 CLUSTER_STEPS=3
 session_steps=$(( 2 * TP_STEPS + MEM_STEPS + FULLREAD_STEPS + 2 * CLUSTER_STEPS ))
-if [ $cluster_only = 1 ]; then session_steps=$(( 2 * CLUSTER_STEPS )); fi
-total_steps=$(( reps * ${#servers[@]} * session_steps ))
+# The paired sessions run both servers; counted once per repetition, not per server.
+paired_steps=$(( ${#servers[@]} == 2 ? 2 * PAIRED_STEPS : 0 ))
+if [ $cluster_only = 1 ]; then session_steps=$(( 2 * CLUSTER_STEPS )); paired_steps=0; fi
+total_steps=$(( reps * (${#servers[@]} * session_steps + paired_steps) ))
 
 progress() { # <description>
   step=$((step + 1))
@@ -315,6 +319,32 @@ run_case() {
 }
 
 # ---- sessions -----------------------------------------------------------------------------------
+# Paired put runs: both servers fresh and running at once (on their own ports and data dirs),
+# then PAIRED_RUNS alternations of one put-1000 run on each, a few seconds apart. A run's server
+# CPU per op drifts by ±15% between sessions minutes apart on this VM, for either server; a
+# pair's ratio does not see that drift. report.py takes the median ratio over all pairs. The
+# server not being measured is idle meanwhile (its CPU is not counted).
+paired_put_session() { # <transport> <rep>
+  local t=$1 rep=$2 s i p
+  local -A pid=() ep=() dir=() cp=() pp=()
+  [ ${#servers[@]} = 2 ] || return 0
+  for s in "${servers[@]}"; do
+    if ! start_server "$s" "$t" "$work/data-$s-$t-paired" fresh "$rep" paired; then
+      for p in "${pid[@]}"; do SRV_PID=$p; stop_server; done
+      step=$((step + PAIRED_STEPS)); return 0
+    fi
+    pid[$s]=$SRV_PID; ep[$s]=$SRV_EP; dir[$s]=$SRV_DIR; cp[$s]=$SRV_CP; pp[$s]=$SRV_PP
+  done
+  for ((i = 0; i < PAIRED_RUNS; i++)); do
+    for s in "${order[@]}"; do
+      SRV_NAME=$s; SRV_PID=${pid[$s]}; SRV_EP=${ep[$s]}; SRV_DIR=${dir[$s]}
+      run_case put-1000-paired "$rep" put $BIG --total $N_BIG --key-size 8 --val-size 256 \
+        --key-space-size $KEY_SPACE
+    done
+  done
+  for s in "${servers[@]}"; do SRV_PID=${pid[$s]}; stop_server; rm -rf "${dir[$s]}"; done
+}
+
 # Throughput and latency: a fresh server, then every request-shaped case.
 throughput_session() { # <server> <transport> <rep>
   local s=$1 t=$2 rep=$3
@@ -489,6 +519,7 @@ for ((rep = 1; rep <= reps; rep++)); do
   if [ $cluster_only = 0 ]; then
     for t in tls plain; do
       for s in "${order[@]}"; do throughput_session "$s" "$t" "$rep"; done
+      paired_put_session "$t" "$rep"
     done
     for s in "${order[@]}"; do memory_session "$s" "$rep"; done
     for s in "${order[@]}"; do fullread_plain_session "$s" "$rep"; done
