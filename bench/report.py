@@ -221,6 +221,12 @@ def with_alternative(res, transport, case, key, status):
     alt = ALTERNATIVES.get((transport, case, key))
     if status != "missed" or not alt:
         return status
+    if case == "put-1000" and alt == "cpu":
+        # The paired runs' median ratio is the steadier estimate when there are any.
+        r = stat(paired_ratios(res, transport, ALT_FNS["cpu"]))
+        if r is not None:
+            _, pstatus = verdict(TARGETS[(transport, "put-1000-paired", "cpu")], None, r)
+            return "met (by paired CPU/op)" if pstatus == "met" else status
     _, astatus = verdict(TARGETS[(transport, case, alt)],
                          stat(res.values("etcd", transport, case, ALT_FNS[alt])),
                          stat(res.values("etcdpp", transport, case, ALT_FNS[alt])))
@@ -550,7 +556,8 @@ def summary(res, meta):
         ("tls", "put-1", "put 1 client QPS", "qps", qps, "{:.0f}"),
         ("tls", "put-1", "put 1 client p50 ms", "p50", p50, "{:.2f}"),
         ("tls", "put-1000", "put 1000 clients QPS", "qps", qps, "{:.0f}"),
-        ("tls", "put-1000", "put 1000 clients server CPU µs/op", "cpu", cpu, "{:.0f}"),
+        ("tls", "put-1000", "put 1000 clients server CPU µs/op (ratio of session medians)", "cpu",
+         cpu, "{:.0f}"),
         ("tls", "put-1000-paired", "put 1000 clients server CPU/op, paired runs (median of "
          "per-pair ratios)", "cpu", cpu, "{:.3f}×"),
         ("tls", "put-1000", "put 1000 clients: client-bound QPS (cores ÷ client CPU/op)", "bound",
@@ -559,8 +566,8 @@ def summary(res, meta):
         ("tls", "range-l-1000", "range (l) 1000 clients QPS", "qps", qps, "{:.0f}"),
         ("tls", "range-s-1000", "range (s) 1000 clients QPS", "qps", qps, "{:.0f}"),
         ("plain", "put-1000", "put 1000 clients QPS, plain HTTP", "qps", qps, "{:.0f}"),
-        ("plain", "put-1000", "put 1000 clients server CPU µs/op, plain HTTP", "cpu", cpu,
-         "{:.0f}"),
+        ("plain", "put-1000", "put 1000 clients server CPU µs/op, plain HTTP (ratio of session "
+         "medians)", "cpu", cpu, "{:.0f}"),
         ("plain", "put-1000-paired", "put 1000 clients server CPU/op, plain HTTP, paired runs "
          "(median of per-pair ratios)", "cpu", cpu, "{:.3f}×"),
         ("tls", "put-1000-3m", "3-member put 1000 clients QPS", "qps", qps, "{:.0f}"),

@@ -326,14 +326,14 @@ run_case() {
 # server not being measured is idle meanwhile (its CPU is not counted).
 paired_put_session() { # <transport> <rep>
   local t=$1 rep=$2 s i p
-  local -A pid=() ep=() dir=() cp=() pp=()
+  local -A pid=() ep=() dir=()
   [ ${#servers[@]} = 2 ] || return 0
   for s in "${servers[@]}"; do
     if ! start_server "$s" "$t" "$work/data-$s-$t-paired" fresh "$rep" paired; then
       for p in "${pid[@]}"; do SRV_PID=$p; stop_server; done
       step=$((step + PAIRED_STEPS)); return 0
     fi
-    pid[$s]=$SRV_PID; ep[$s]=$SRV_EP; dir[$s]=$SRV_DIR; cp[$s]=$SRV_CP; pp[$s]=$SRV_PP
+    pid[$s]=$SRV_PID; ep[$s]=$SRV_EP; dir[$s]=$SRV_DIR
   done
   for ((i = 0; i < PAIRED_RUNS; i++)); do
     for s in "${order[@]}"; do
