@@ -55,7 +55,7 @@ if [ $transport = tls ]; then
 fi
 
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"/data-*' EXIT
 declare -A pid=() ep=()
 for side in a b; do
   bin=$bin_a; extra=""
