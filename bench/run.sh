@@ -12,8 +12,9 @@
 # Usage: bench/run.sh [--quick] [--reps N] [--only etcd|etcdpp] [--no-report] [--docs DIR]
 #                     [--perf] [--cluster-only]
 #   --docs DIR writes bench-results.md, img/ and the summary in DIR/benchmarks.md (default docs)
-#   --perf     records a `perf record -g` profile of the server during every request case and
-#              writes the top of `perf report` to build/bench/run/perf/ (perturbs the figures)
+#   --perf     records a `perf record -g` profile of the server during the measured phase of
+#              every request case (from when the client has dialled) and writes the top of
+#              `perf report` to build/bench/run/perf/ (perturbs the figures)
 #   --cluster-only runs only the 3-member cases (start-up, put with 1000 clients and with 1;
 #              TLS and plain HTTP)
 # Env:   ETCD_BIN (default /usr/bin/etcd), ETCDPP_BIN (default build/release/src/cmd/etcdpp)
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --docs) docs=$2; shift ;;
     --perf) perf=1 ;;
     --cluster-only) cluster_only=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -274,11 +275,18 @@ disk_record() { # <case> <rep>
 # perf_start <case> / perf_stop: optional profile of the server during one case (--perf).
 PERF_PID=""
 PERF_OUT=""
+# The profile starts when loadgen creates its --ready-file, after it dialled: the TLS handshakes
+# of 100 connections would otherwise make up a good part of a short case's profile.
+PERF_READY=$work/perf-ready
 perf_start() {
   [ $perf = 1 ] || return 0
   mkdir -p "$work/perf"
   PERF_OUT=$work/perf/$SRV_NAME-$SRV_TRANSPORT-$1
-  perf record -F 499 -g -p "$SRV_PID" -o "$PERF_OUT.data" >/dev/null 2>&1 &
+  rm -f "$PERF_READY"
+  (
+    for ((w = 0; w < 1200; w++)); do [ -e "$PERF_READY" ] && break; sleep 0.05; done
+    exec perf record -F 499 -g -p "$SRV_PID" -o "$PERF_OUT.data" >/dev/null 2>&1
+  ) &
   PERF_PID=$!
 }
 perf_stop() {
@@ -301,8 +309,10 @@ run_case() {
     return 0
   fi
   local out
+  local -a ready=()
+  if [ $perf = 1 ]; then ready=(--ready-file "$PERF_READY"); fi
   perf_start "$case"
-  if out=$(lg "$@" --pid "$SRV_PID"); then
+  if out=$(lg "$@" --pid "$SRV_PID" "${ready[@]}"); then
     perf_stop
     record "$SRV_NAME" "$SRV_TRANSPORT" "$case" "$rep" "$out"
     tail -1 "$log" | cut -c1-150 | sed 's/^/         /' >&2

@@ -121,7 +121,7 @@ func runClosed(o *options, total int, factory workerFactory) (*result, error) {
 	var next int64 = -1
 	var shown int32
 	var failed int64
-	pw, err := startProcWatch(o.pids)
+	pw, err := startProcWatch(o)
 	if err != nil {
 		return nil, err
 	}
@@ -467,7 +467,7 @@ func runDefrag(o *options, _ []string) (*result, error) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond) // let the probe reach steady state before the defrag
-	pw, err := startProcWatch(o.pids)
+	pw, err := startProcWatch(o)
 	if err != nil {
 		close(stop)
 		<-done

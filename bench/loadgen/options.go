@@ -39,10 +39,11 @@ type options struct {
 
 	leases int
 
-	pids    []int
-	members int
-	label   string
-	sinceNs int64
+	pids      []int
+	readyFile string
+	members   int
+	label     string
+	sinceNs   int64
 }
 
 func newFlagSet(o *options) *flag.FlagSet {
@@ -77,6 +78,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 
 	fs.Var((*pidList)(&o.pids), "pid",
 		"server pid(s), comma-separated: report their CPU time per op and peak memory (summed)")
+	fs.StringVar(&o.readyFile, "ready-file", "",
+		"create this file, then wait 0.5 s, before the measured phase (after dialling): for a profiler")
 	fs.IntVar(&o.members, "members", 1, "wait-healthy: require a cluster of this many members")
 	fs.StringVar(&o.label, "label", "", "free-form label copied into the JSON output")
 	fs.Int64Var(&o.sinceNs, "since-ns", 0, "wait-healthy: measure from this unix time in ns")

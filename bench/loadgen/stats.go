@@ -193,7 +193,21 @@ func selfCPUSeconds() float64 {
 	return tv(ru.Utime) + tv(ru.Stime)
 }
 
-func startProcWatch(pids []int) (*procWatch, error) {
+// profilerAttachTime is how long the load generator idles after creating --ready-file, so that a
+// profiler started then (perf record takes a few hundred ms) sees the whole measured phase.
+const profilerAttachTime = 500 * time.Millisecond
+
+// startProcWatch marks the start of a command's measured phase: it creates --ready-file, if
+// given (and waits profilerAttachTime), and starts measuring the load generator and the servers
+// of --pid.
+func startProcWatch(o *options) (*procWatch, error) {
+	if o.readyFile != "" {
+		if err := ioutil.WriteFile(o.readyFile, nil, 0o644); err != nil {
+			return nil, err
+		}
+		time.Sleep(profilerAttachTime)
+	}
+	pids := o.pids
 	if len(pids) == 0 {
 		return &procWatch{selfCPUStart: selfCPUSeconds()}, nil
 	}

@@ -95,7 +95,7 @@ func runWatchLatency(o *options, _ []string) (*result, error) {
 		}(i, ch)
 	}
 
-	pw, err := startProcWatch(o.pids)
+	pw, err := startProcWatch(o)
 	if err != nil {
 		return nil, err
 	}
