@@ -1,5 +1,8 @@
 #include "raft/node.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "base/check.h"
 
 namespace etcdpp::raft {
@@ -129,6 +132,15 @@ bool MaySendBeforePersist(const Ready& rd, const Message& m) {
   return m.type == MessageType::kProp ||
          (rd.leader_sends_early &&
           (m.type == MessageType::kApp || m.type == MessageType::kHeartbeat));
+}
+
+std::vector<Message> TakeMessagesBeforePersist(Ready* rd) {
+  auto later = std::stable_partition(rd->messages.begin(), rd->messages.end(),
+                                     [&](const Message& m) { return MaySendBeforePersist(*rd, m); });
+  std::vector<Message> early(std::make_move_iterator(rd->messages.begin()),
+                             std::make_move_iterator(later));
+  rd->messages.erase(rd->messages.begin(), later);
+  return early;
 }
 
 Ready Node::GetReady() {

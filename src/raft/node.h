@@ -74,6 +74,9 @@ struct Ready {
 // contract may come first for it): a proposal a follower forwards (a request, depending on no
 // log state), or a leader's append or heartbeat when rd.leader_sends_early.
 bool MaySendBeforePersist(const Ready& rd, const Message& m);
+// Removes from rd->messages those that MaySendBeforePersist allows and returns them, in their
+// order; the rest stay, in theirs, to be sent after the persist.
+std::vector<Message> TakeMessagesBeforePersist(Ready* rd);
 
 enum class SnapshotStatus : uint8_t { kFinish, kFailure };
 

@@ -180,11 +180,11 @@ TEST(NodeTest, LeaderCountingSelfWhenStableNeedsItsOwnPersistOrTwoFollowers) {
   EXPECT_TRUE(rd.leader_sends_early);
   const LogIndex idx = rd.entries[0].index;
   std::vector<Message> to2;
-  for (Message& m : rd.messages) {
-    if (m.type != MessageType::kApp || m.to != N(2)) continue;
+  for (Message& m : TakeMessagesBeforePersist(&rd)) {
     EXPECT_TRUE(MaySendBeforePersist(rd, m));
-    to2.push_back(std::move(m));
+    if (m.type == MessageType::kApp && m.to == N(2)) to2.push_back(std::move(m));
   }
+  for (const Message& m : rd.messages) EXPECT_FALSE(MaySendBeforePersist(rd, m));
   ASSERT_FALSE(to2.empty());
   for (Message& m : to2) ASSERT_TRUE(nodes[2]->Step(std::move(m)).ok());
   Ready f = nodes[2]->GetReady();

@@ -414,11 +414,7 @@ bool ClusterNode::HandleReadies() {
     // leader's appends and heartbeats (thesis §10.2.1), so that followers write the entries
     // while the leader does.
     if (!rd.entries.empty() || !rd.hard_state.empty()) {
-      for (raft::Message& m : rd.messages) {
-        if (!raft::MaySendBeforePersist(rd, m)) continue;
-        send_(std::move(m));
-        m.type = raft::MessageType::kHup;  // sent; skipped below
-      }
+      for (raft::Message& m : raft::TakeMessagesBeforePersist(&rd)) send_(std::move(m));
     }
     // 1. Persist (one write and at most one fdatasync for the whole Ready).
     if (!rd.snapshot.empty()) {
@@ -444,7 +440,6 @@ bool ClusterNode::HandleReadies() {
     }
     // 2. Send, only now that what the messages depend on is durable.
     for (raft::Message& m : rd.messages) {
-      if (m.type == raft::MessageType::kHup) continue;  // a proposal sent before persisting
       if (m.type == raft::MessageType::kSnap) {
         Clock::time_point now = Clock::now();
         if (now - last_snapshot_warning_ > std::chrono::seconds(10)) {

@@ -318,11 +318,7 @@ void Sim::AfterEvent(SimNode& n) {
   // What needs nothing from this Ready to be durable goes out now, while the disk writes (as
   // the server does): forwarded proposals, and with early_send_ a leader's appends and
   // heartbeats.
-  for (Message& m : n.inflight->messages) {
-    if (!raft::MaySendBeforePersist(*n.inflight, m)) continue;
-    Send(n, std::move(m));
-    m.type = MessageType::kHup;  // sent; skipped after the persist
-  }
+  for (Message& m : raft::TakeMessagesBeforePersist(&*n.inflight)) Send(n, std::move(m));
   // Disk latency; zero is common (a batch that is already written).
   uint64_t lat = rng_.Chance(0.5) ? 0 : rng_.Uniform(1, 5);
   Event e{EventType::kPersistDone, n.id, n.incarnation, {}};
@@ -355,9 +351,7 @@ void Sim::OnPersistDone(SimNode& n) {
   CHECK(n.disk.Append(rd.entries).ok());
   if (!rd.hard_state.empty()) n.disk.SetHardState(rd.hard_state);
   // 2. Send (what was not sent before the persist).
-  for (Message& m : rd.messages) {
-    if (m.type != MessageType::kHup) Send(n, std::move(m));
-  }
+  for (Message& m : rd.messages) Send(n, std::move(m));
   // 3. Apply.
   if (!rd.snapshot.empty()) {
     AppState s = DecodeSnapshotData(rd.snapshot);
