@@ -142,12 +142,12 @@ class Results:
         return any(k[0] == server for k in self.by)
 
 
-def paired_ratios(res, transport, fn):
-    """etcdpp/etcd ratios of the paired put runs: the i-th run of each server in a repetition
-    form a pair (run.sh alternates them a few seconds apart)."""
+def paired_ratios(res, transport, case, fn):
+    """etcdpp/etcd ratios of a paired case (run.sh paired_put_session): the i-th run of each
+    server in a repetition form a pair (run.sh alternates them a few seconds apart)."""
     runs = {}
     for server in SERVERS:
-        for row in res.by.get((server, transport, "put-1000-paired"), []):
+        for row in res.by.get((server, transport, case), []):
             runs.setdefault((row["rep"], server), []).append(row)
     ratios = []
     for (rep, server), rows in sorted(runs.items()):
@@ -171,7 +171,7 @@ def paired_section(res, out):
     out.append("|---|---|---:|---:|---:|---:|---|---|")
     for t in TRANSPORTS:
         for key, title, fn in metrics:
-            ratios = paired_ratios(res, t, fn)
+            ratios = paired_ratios(res, t, "put-1000-paired", fn)
             if not ratios:
                 continue
             e = stat(res.values("etcd", t, "put-1000-paired", fn))
@@ -221,12 +221,14 @@ def with_alternative(res, transport, case, key, status):
     alt = ALTERNATIVES.get((transport, case, key))
     if status != "missed" or not alt:
         return status
-    if case == "put-1000" and alt == "cpu":
+    paired = case + "-paired"
+    if (transport, paired, alt) in TARGETS:
         # The paired runs' median ratio is the steadier estimate when there are any.
-        r = stat(paired_ratios(res, transport, ALT_FNS["cpu"]))
+        r = stat(paired_ratios(res, transport, paired, ALT_FNS[alt]))
         if r is not None:
-            _, pstatus = verdict(TARGETS[(transport, "put-1000-paired", "cpu")], None, r)
-            return "met (by paired CPU/op)" if pstatus == "met" else status
+            _, pstatus = verdict(TARGETS[(transport, paired, alt)], None, r)
+            return ("met (by paired %s)" % ("CPU/op" if alt == "cpu" else "QPS")
+                    if pstatus == "met" else status)
     _, astatus = verdict(TARGETS[(transport, case, alt)],
                          stat(res.values("etcd", transport, case, ALT_FNS[alt])),
                          stat(res.values("etcdpp", transport, case, ALT_FNS[alt])))
@@ -585,8 +587,8 @@ def summary(res, meta):
          lambda r: r["r"]["seconds"] * 1000, "{:.0f}"),
     ]
     for t, case, title, metric, fn, fmt in rows:
-        if case == "put-1000-paired":
-            r = stat(paired_ratios(res, t, fn))
+        if case.endswith("-paired"):
+            r = stat(paired_ratios(res, t, case, fn))
             if r is not None:
                 ttext, status = verdict(TARGETS.get((t, case, metric)), None, r)
                 out.append("| %s | | | %s | %s — %s |" % (title, fmt_stat(r, fmt), ttext, status))
