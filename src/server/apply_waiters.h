@@ -73,6 +73,11 @@ class ApplyWaiters {
   // Runs `hook` (outside the lock, on the waiting caller's thread) whenever a read starts to
   // wait. REQUIRES: set before any read waits.
   void SetReadWaitingHook(std::function<void()> hook) { read_waiting_hook_ = std::move(hook); }
+  // Proposals added and not yet answered.
+  size_t unanswered_proposals() const {
+    std::lock_guard lock(mu_);
+    return proposals_.size();
+  }
   uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_acquire); }
 
   // Records the first write-path error; later ones are ignored. Returns true for the first.

@@ -134,7 +134,10 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
     std::lock_guard lock(mu_);
     refuse = stopping_ ? api::Err(api::EtcdError::kStopped)
                        : waiters_.AddProposal(request_id, &done);
-    if (refuse.ok()) proposals_.push_back(Proposal{request_id, std::move(data)});
+    if (refuse.ok()) {
+      proposals_.push_back(Proposal{request_id, std::move(data)});
+      if (proposals_.size() < wake_log_at_) return;  // the log thread gathers: let it sleep
+    }
   }
   if (!refuse.ok()) {
     done(ApplyResult{refuse, nullptr});
@@ -158,6 +161,7 @@ void Node::LogThreadMain() {
     {
       std::unique_lock lock(mu_);
       log_cv_.wait(lock, [&] { return stopping_ || !proposals_.empty(); });
+      if (!stopping_) GatherProposals(lock);
       if (stopping_) return;
       batch.swap(proposals_);
     }
@@ -196,6 +200,17 @@ void Node::LogThreadMain() {
     batch.clear();
     apply_cv_.notify_one();
   }
+}
+
+void Node::GatherProposals(std::unique_lock<std::mutex>& lock) {
+  if (options_.gather_wait.count() <= 0 || proposals_.size() >= options_.gather_target ||
+      waiters_.unanswered_proposals() < options_.gather_min_unanswered) {
+    return;
+  }
+  wake_log_at_ = options_.gather_target;
+  log_cv_.wait_for(lock, options_.gather_wait,
+                   [&] { return stopping_ || proposals_.size() >= options_.gather_target; });
+  wake_log_at_ = 1;
 }
 
 void Node::MaybeCompactLog(uint64_t min_entries) {

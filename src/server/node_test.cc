@@ -361,5 +361,73 @@ TEST(NodeTest, StopFailsQueuedWork) {
   EXPECT_EQ(p.get_future().get().message(), "etcdserver: server stopped");
 }
 
+// Group commit under load (Options::gather_*).
+class GatherTest : public ::testing::Test {
+ protected:
+  // A node that gathers up to `target` proposals for up to `wait` once `min_unanswered` wait.
+  void StartNode(std::chrono::microseconds wait, size_t min_unanswered, size_t target) {
+    Node::Options options{MemberId(1), ClusterId(2)};
+    options.gather_wait = wait;
+    options.gather_min_unanswered = min_unanswered;
+    options.gather_target = target;
+    node_ = std::make_unique<Node>(options, &log_, &sm_);
+    ASSERT_TRUE(node_->Start({}).ok());
+    saves_at_start_ = Saves();
+  }
+  std::future<void> Propose(uint64_t id) {
+    auto done = std::make_shared<std::promise<void>>();
+    node_->Propose(id, std::to_string(id), [done](ApplyResult&&) { done->set_value(); });
+    return done->get_future();
+  }
+  int Saves() {
+    std::lock_guard lock(log_.mu);
+    return log_.saves;
+  }
+  MemoryLog log_;
+  ListStateMachine sm_;
+  std::unique_ptr<Node> node_;
+  int saves_at_start_ = 0;
+};
+
+TEST_F(GatherTest, UnderLoadOneSaveServesTheWholeTarget) {
+  StartNode(std::chrono::seconds(30), /*min_unanswered=*/1, /*target=*/3);
+  auto first = Propose(1);
+  // Long enough for the log thread to take up the first proposal; without the gather it would
+  // be saved alone.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(first.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  auto second = Propose(2);
+  auto third = Propose(3);
+  for (auto* f : {&first, &second, &third}) {
+    ASSERT_EQ(f->wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  EXPECT_EQ(Saves() - saves_at_start_, 1);
+}
+
+TEST_F(GatherTest, TheWaitIsBounded) {
+  StartNode(std::chrono::milliseconds(50), /*min_unanswered=*/1, /*target=*/100);
+  auto start = std::chrono::steady_clock::now();
+  auto only = Propose(1);
+  ASSERT_EQ(only.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+  EXPECT_EQ(Saves() - saves_at_start_, 1);
+}
+
+TEST_F(GatherTest, NoWaitWithFewUnansweredProposals) {
+  StartNode(std::chrono::seconds(30), /*min_unanswered=*/2, /*target=*/100);
+  auto only = Propose(1);
+  EXPECT_EQ(only.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+TEST_F(GatherTest, StopEndsTheWait) {
+  StartNode(std::chrono::seconds(30), /*min_unanswered=*/1, /*target=*/100);
+  auto only = Propose(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto start = std::chrono::steady_clock::now();
+  node_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(only.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+}
+
 }  // namespace
 }  // namespace etcdpp::server
