@@ -23,6 +23,13 @@ constexpr ssize_t kFullTlsRecordBytes = 16 * 1024;
 // that never handshake (port scanners, stuck clients, slowloris) must not pile up forever.
 // Go's crypto/tls has no default; 10 s is far above any real handshake on a LAN/WAN.
 constexpr std::chrono::seconds kHandshakeTimeout(10);
+
+// SSL_get_error needs an empty error queue before the call it explains. Every failure path
+// drains or clears the queue, so it is almost always empty already; checking is much cheaper
+// than ERR_clear_error, which resets all of its slots.
+void ClearTlsErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
 }  // namespace
 
 Connection::Connection(EventLoop* loop, int fd, SSL* ssl, ConnectionInfo info,
@@ -145,7 +152,7 @@ void Connection::DoRead() {
   while (total < kMaxReadPerEvent && !reading_paused_) {
     ssize_t n;
     if (ssl_ != nullptr) {
-      ERR_clear_error();
+      ClearTlsErrors();
       int r = SSL_read(ssl_, read_buf, static_cast<int>(kReadChunkBytes));
       if (r <= 0) {
         int err = SSL_get_error(ssl_, r);
@@ -199,7 +206,22 @@ void Connection::DoRead() {
       break;
     }
   }
+  ReadBufferedLater();
   Flush();
+}
+
+void Connection::ReadBufferedLater() {
+  // With read-ahead, OpenSSL may hold bytes already taken from the socket (we stopped for
+  // fairness or back-pressure). epoll will not report them: read them on a later turn.
+  if (ssl_ == nullptr || fd_ < 0 || close_after_flush_ || reading_paused_ || read_scheduled_ ||
+      !SSL_has_pending(ssl_)) {
+    return;
+  }
+  read_scheduled_ = true;
+  loop_->Defer([self = shared_from_this()] {
+    self->read_scheduled_ = false;
+    self->DoRead();
+  });
 }
 
 void Connection::RequestFlush() {
@@ -231,8 +253,10 @@ void Connection::Flush() {
     return;
   }
   // Back-pressure: stop reading while the peer is not draining our output.
+  bool was_paused = reading_paused_;
   reading_paused_ = out_.size() - out_offset_ >= kMaxPendingOutputBytes;
   UpdateInterest();
+  if (was_paused && !reading_paused_) ReadBufferedLater();
 }
 
 bool Connection::WriteOut() {
@@ -241,7 +265,7 @@ bool Connection::WriteOut() {
     const char* p = out_.data() + out_offset_;
     ssize_t n;
     if (ssl_ != nullptr) {
-      ERR_clear_error();
+      ClearTlsErrors();
       int r = SSL_write(ssl_, p, static_cast<int>(len));
       if (r <= 0) {
         int err = SSL_get_error(ssl_, r);

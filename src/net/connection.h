@@ -86,6 +86,8 @@ class Connection : public FdHandler, public std::enable_shared_from_this<Connect
  private:
   void DoHandshake();
   void DoRead();
+  // Defers a DoRead while OpenSSL holds bytes already read from the socket.
+  void ReadBufferedLater();
   void Flush();
   void UpdateInterest();
   // Returns false if the connection was closed.
@@ -103,6 +105,7 @@ class Connection : public FdHandler, public std::enable_shared_from_this<Connect
   bool want_write_ = false;  // socket buffer full, waiting for EPOLLOUT
   bool ssl_read_wants_write_ = false;
   bool reading_paused_ = false;
+  bool read_scheduled_ = false;  // a DoRead for bytes buffered inside OpenSSL is deferred
   bool close_after_flush_ = false;
   Status close_reason_;
   uint32_t interest_ = 0;
