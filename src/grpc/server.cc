@@ -148,24 +148,26 @@ class GrpcCall : public http::StreamHandler {
   bool cancel_delivered_ = false;
 };
 
-std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHead& head,
+std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(http::RequestHead& head,
                                                            const net::ConnectionInfo& conn,
                                                            http::StreamWriter writer) {
+  using namespace std::string_view_literals;
   const std::string* content_type = http::FindHeader(head.headers, "content-type");
-  if (head.method != "POST" || content_type == nullptr ||
+  if (head.method != "POST"sv || content_type == nullptr ||
       content_type->compare(0, 16, "application/grpc") != 0) {
     return nullptr;  // plain HTTP
   }
   auto state = std::make_shared<CallState>();
   state->writer = writer;
   CallContext& ctx = state->context;
-  ctx.path_ = head.path;
+  ctx.path_ = std::move(head.path);
   ctx.peer_ = conn.peer;
   ctx.client_cn_ = conn.client_cn;
   bool gzip = false;
   Status reject;
-  for (const auto& h : head.headers) {
-    if (h.name == "grpc-timeout") {
+  for (auto& h : head.headers) {
+    const std::string_view name = h.name;
+    if (name == "grpc-timeout"sv) {
       auto t = ParseGrpcTimeout(h.value);
       if (!t) {
         reject = Internal("grpc: malformed grpc-timeout: " + h.value);
@@ -175,38 +177,37 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
       }
       continue;
     }
-    if (h.name == "grpc-encoding") {
-      if (h.value == "gzip") {
+    if (name == "grpc-encoding"sv) {
+      if (h.value == "gzip"sv) {
         gzip = true;
-      } else if (h.value != "identity") {
+      } else if (h.value != "identity"sv) {
         reject =
             Status(Code::kUnimplemented,
                    "grpc: Decompressor is not installed for grpc-encoding \"" + h.value + "\"");
       }
       continue;
     }
-    if (h.name == "content-type" || h.name == "te" || h.name.compare(0, 5, "grpc-") == 0) {
-      continue;
-    }
-    if (h.name.size() > 4 && h.name.compare(h.name.size() - 4, 4, "-bin") == 0) {
+    if (name == "content-type"sv || name == "te"sv || name.starts_with("grpc-"sv)) continue;
+    if (name.ends_with("-bin"sv) && name.size() > 4) {
       auto decoded = Base64Decode(h.value);
       if (!decoded.ok()) {
         reject = Internal("grpc: malformed binary metadata " + h.name);
         continue;
       }
-      ctx.metadata_.push_back({h.name, std::move(decoded).value()});
+      ctx.metadata_.push_back({std::move(h.name), std::move(decoded).value()});
       continue;
     }
-    ctx.metadata_.push_back(h);
+    ctx.metadata_.push_back(std::move(h));
   }
+  const std::string& path = ctx.path_;
   net::EventLoop* loop = writer.loop();
   const UnaryHandler* unary = nullptr;
   const StreamHandlerFactory* stream = nullptr;
   if (reject.ok()) {
-    unary = registry_->FindUnary(head.path);
-    if (unary == nullptr) stream = registry_->FindStream(head.path);
+    unary = registry_->FindUnary(path);
+    if (unary == nullptr) stream = registry_->FindStream(path);
     if (unary == nullptr && stream == nullptr) {
-      std::string_view p = head.path;
+      std::string_view p = path;
       auto slash = p.rfind('/');
       std::string service(slash != std::string_view::npos && slash > 0 ? p.substr(1, slash - 1)
                                                                        : p);
@@ -218,7 +219,7 @@ std::unique_ptr<http::StreamHandler> GrpcDispatcher::Claim(const http::RequestHe
     }
   }
   if (!reject.ok()) {
-    spdlog::debug("grpc call {} from peer={} rejected: {}", head.path, conn.peer, reject.message());
+    spdlog::debug("grpc call {} from peer={} rejected: {}", path, conn.peer, reject.message());
     state->FinishCall(reject);
     return std::make_unique<GrpcCall>(GrpcCall::Kind::kRejected, state, nullptr, max_request_bytes_,
                                       false, loop);

@@ -73,7 +73,7 @@ class GrpcDispatcher : public http::StreamDispatcher {
  public:
   GrpcDispatcher(std::shared_ptr<const Registry> registry, size_t max_request_bytes)
       : registry_(std::move(registry)), max_request_bytes_(max_request_bytes) {}
-  std::unique_ptr<http::StreamHandler> Claim(const http::RequestHead& head,
+  std::unique_ptr<http::StreamHandler> Claim(http::RequestHead& head,
                                              const net::ConnectionInfo& conn,
                                              http::StreamWriter writer) override;
 

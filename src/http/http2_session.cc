@@ -18,7 +18,11 @@ struct Http2Session::Stream {
   std::shared_ptr<StreamShared> shared;
   // Response side.
   bool response_started = false;
-  std::deque<std::string> out;
+  // Response DATA not yet taken by nghttp2: out[out_front] onwards, the first from
+  // out_front_offset. A vector, not a deque: most streams carry one piece, and a deque allocates
+  // twice even when empty.
+  std::vector<std::string> out;
+  size_t out_front = 0;
   size_t out_front_offset = 0;
   bool end_requested = false;
   Headers trailers;
@@ -314,20 +318,20 @@ int Http2Session::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const u
   if (s->header_bytes > self->options_.max_header_list_bytes) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets just this stream
   }
-  std::string n(reinterpret_cast<const char*>(name), namelen);
-  std::string v(reinterpret_cast<const char*>(value), valuelen);
+  std::string_view n(reinterpret_cast<const char*>(name), namelen);
+  std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   if (!n.empty() && n[0] == ':') {
     if (n == ":method")
-      s->head.method = std::move(v);
+      s->head.method = v;
     else if (n == ":path")
-      s->head.path = std::move(v);
+      s->head.path = v;
     else if (n == ":authority")
-      s->head.authority = std::move(v);
+      s->head.authority = v;
     else if (n == ":scheme")
-      s->head.scheme = std::move(v);
+      s->head.scheme = v;
     return 0;
   }
-  s->head.headers.push_back({std::move(n), std::move(v)});
+  s->head.headers.push_back({std::string(n), std::string(v)});
   return 0;
 }
 
@@ -467,16 +471,20 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
   if (it == self->streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   Stream* s = it->second.get();
   size_t n = 0;
-  while (n < length && !s->out.empty()) {
-    std::string& front = s->out.front();
+  while (n < length && s->out_front < s->out.size()) {
+    const std::string& front = s->out[s->out_front];
     size_t take = std::min(length - n, front.size() - s->out_front_offset);
     memcpy(buf + n, front.data() + s->out_front_offset, take);
     n += take;
     s->out_front_offset += take;
     if (s->out_front_offset == front.size()) {
-      s->out.pop_front();
+      ++s->out_front;
       s->out_front_offset = 0;
     }
+  }
+  if (s->out_front == s->out.size()) {
+    s->out.clear();
+    s->out_front = 0;
   }
   s->shared->pending_bytes.fetch_sub(n);
   if (s->out.empty() && s->end_requested) {

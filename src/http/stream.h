@@ -101,9 +101,9 @@ class StreamWriter {
 class StreamDispatcher {
  public:
   virtual ~StreamDispatcher() = default;
-  // Returns a handler to claim the stream, or nullptr to leave it to the HTTP router.
-  virtual std::unique_ptr<StreamHandler> Claim(const RequestHead& head,
-                                               const net::ConnectionInfo& conn,
+  // Returns a handler to claim the stream, or nullptr to leave it to the HTTP router. It may
+  // move from `head` only when it claims the stream (the router needs it otherwise).
+  virtual std::unique_ptr<StreamHandler> Claim(RequestHead& head, const net::ConnectionInfo& conn,
                                                StreamWriter writer) = 0;
 };
 
