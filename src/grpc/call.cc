@@ -13,6 +13,9 @@ http::Headers StatusTrailers(const Status& status) {
 }
 
 const http::Header kContentType{"content-type", "application/grpc"};
+// The headers and trailers of every successful call, referenced by StreamWriter::SendResponse.
+const http::Headers kOkHeaders{kContentType};
+const http::Headers kOkTrailers = StatusTrailers(Status::Ok());
 
 }  // namespace
 
@@ -61,7 +64,7 @@ bool CallState::ReplyUnary(std::string message) {
   headers_sent = true;
   std::vector<std::string> body;
   body.push_back(EncodeMessage(message));
-  writer.SendResponse(200, {kContentType}, std::move(body), StatusTrailers(Status::Ok()));
+  writer.SendResponse(200, &kOkHeaders, std::move(body), &kOkTrailers);
   return true;
 }
 
@@ -70,7 +73,7 @@ bool CallState::ReplyUnaryFramed(std::vector<std::string> framed) {
   if (finished) return false;
   finished = true;
   headers_sent = true;
-  writer.SendResponse(200, {kContentType}, std::move(framed), StatusTrailers(Status::Ok()));
+  writer.SendResponse(200, &kOkHeaders, std::move(framed), &kOkTrailers);
   return true;
 }
 

@@ -26,16 +26,44 @@ struct Http2Session::Stream {
   size_t out_front_offset = 0;
   bool end_requested = false;
   Headers trailers;
+  const Headers* constant_trailers = nullptr;  // sent instead of `trailers` when set
   bool data_deferred = false;
 };
 
 namespace {
 
-nghttp2_nv MakeNv(const std::string& name, const std::string& value) {
+nghttp2_nv MakeNv(const std::string& name, const std::string& value,
+                  uint8_t flags = NGHTTP2_NV_FLAG_NONE) {
   return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
+                    value.size(), flags};
 }
+
+// The name-value array nghttp2 takes for a header block, on the stack for the usual few headers.
+class NvArray {
+ public:
+  explicit NvArray(size_t n) {
+    if (n > kInline) heap_.reserve(n);
+  }
+  void Add(nghttp2_nv nv) {
+    if (heap_.capacity() > 0) {
+      heap_.push_back(nv);
+    } else {
+      inline_[size_++] = nv;
+    }
+  }
+  const nghttp2_nv* data() const { return heap_.capacity() > 0 ? heap_.data() : inline_; }
+  size_t size() const { return heap_.capacity() > 0 ? heap_.size() : size_; }
+
+ private:
+  static constexpr size_t kInline = 8;
+  nghttp2_nv inline_[kInline];
+  size_t size_ = 0;
+  std::vector<nghttp2_nv> heap_;
+};
+
+constexpr uint8_t kCopy = NGHTTP2_NV_FLAG_NONE;
+constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
 
 class H2Responder : public HttpResponder::Impl {
  public:
@@ -108,15 +136,15 @@ void StreamWriter::Finish(Headers trailers) const {
   });
 }
 
-void StreamWriter::SendResponse(int status, Headers headers, std::vector<std::string> data,
-                                Headers trailers) const {
+void StreamWriter::SendResponse(int status, const Headers* headers, std::vector<std::string> data,
+                                const Headers* trailers) const {
   if (!shared_ || shared_->closed.load()) return;
   size_t bytes = 0;
   for (const auto& piece : data) bytes += piece.size();
   shared_->pending_bytes.fetch_add(bytes);
-  OnSessionLoop(shared_, [status, headers = std::move(headers), data = std::move(data),
-                          trailers = std::move(trailers)](Http2Session& s, int32_t id) mutable {
-    s.WriterRespond(id, status, std::move(headers), std::move(data), std::move(trailers));
+  OnSessionLoop(shared_, [status, headers, data = std::move(data), trailers](Http2Session& s,
+                                                                             int32_t id) mutable {
+    s.WriterRespond(id, status, headers, std::move(data), trailers);
   });
 }
 
@@ -489,9 +517,11 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
   s->shared->pending_bytes.fetch_sub(n);
   if (s->out.empty() && s->end_requested) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!s->trailers.empty()) {
-      std::vector<nghttp2_nv> nva;
-      for (const auto& h : s->trailers) nva.push_back(MakeNv(h.name, h.value));
+    const Headers& trailers = s->constant_trailers ? *s->constant_trailers : s->trailers;
+    if (!trailers.empty()) {
+      const uint8_t flags = s->constant_trailers ? kNoCopy : kCopy;
+      NvArray nva(trailers.size());
+      for (const auto& h : trailers) nva.Add(MakeNv(h.name, h.value, flags));
       // Trailers must be submitted from inside this callback (GRPC-NOTES §1).
       int rv = nghttp2_submit_trailer(session, stream_id, nva.data(), nva.size());
       if (rv == 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -505,7 +535,8 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
   return static_cast<ssize_t>(n);
 }
 
-void Http2Session::WriterSendHeaders(int32_t id, int status, Headers headers, bool end_stream) {
+void Http2Session::WriterSendHeaders(int32_t id, int status, const Headers& headers,
+                                     bool end_stream, bool constant) {
   auto it = streams_.find(id);
   if (it == streams_.end() || closed_) return;
   Stream* s = it->second.get();
@@ -516,10 +547,10 @@ void Http2Session::WriterSendHeaders(int32_t id, int status, Headers headers, bo
   s->response_started = true;
   std::string status_str = std::to_string(status);
   static const std::string kStatus = ":status";
-  std::vector<nghttp2_nv> nva;
-  nva.reserve(headers.size() + 1);
-  nva.push_back(MakeNv(kStatus, status_str));
-  for (const auto& h : headers) nva.push_back(MakeNv(h.name, h.value));
+  NvArray nva(headers.size() + 1);
+  nva.Add(MakeNv(kStatus, status_str, NGHTTP2_NV_FLAG_NO_COPY_NAME));
+  const uint8_t flags = constant ? kNoCopy : kCopy;
+  for (const auto& h : headers) nva.Add(MakeNv(h.name, h.value, flags));
   int rv;
   if (end_stream) {
     s->end_requested = true;
@@ -571,11 +602,13 @@ void Http2Session::WriterFinish(int32_t id, Headers trailers) {
   Kick();
 }
 
-void Http2Session::WriterRespond(int32_t id, int status, Headers headers,
-                                 std::vector<std::string> data, Headers trailers) {
-  WriterSendHeaders(id, status, std::move(headers), false);
+void Http2Session::WriterRespond(int32_t id, int status, const Headers* headers,
+                                 std::vector<std::string> data, const Headers* trailers) {
+  WriterSendHeaders(id, status, *headers, false, /*constant=*/true);
   for (auto& piece : data) WriterSendData(id, std::move(piece));
-  WriterFinish(id, std::move(trailers));
+  auto it = streams_.find(id);
+  if (it != streams_.end()) it->second->constant_trailers = trailers;
+  WriterFinish(id, Headers());
 }
 
 void Http2Session::WriterReset(int32_t id, uint32_t error_code) {

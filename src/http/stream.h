@@ -80,8 +80,10 @@ class StreamWriter {
   // concatenation of `data`; each piece is queued as it is (moved, not copied) and freed as soon
   // as HTTP/2 flow control has taken it, so a large body built in pieces leaves memory while the
   // client reads it. Accepted whatever kMaxStreamPendingBytes says: it is one response.
-  void SendResponse(int status, Headers headers, std::vector<std::string> data,
-                    Headers trailers) const;
+  // `headers` and `trailers` are referenced, never copied: they must be constants that outlive
+  // every stream (the fixed headers of a successful gRPC call).
+  void SendResponse(int status, const Headers* headers, std::vector<std::string> data,
+                    const Headers* trailers) const;
   // Resets the stream with an HTTP/2 error code (NGHTTP2_CANCEL = 8, INTERNAL_ERROR = 2).
   void Reset(uint32_t error_code) const;
 
