@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "base/thread_name.h"
@@ -281,6 +282,10 @@ Transport::~Transport() {
 }
 
 void Transport::Start() {
+  // OpenSSL writes to sockets with write(): a member that closed the connection (after refusing
+  // our certificate, say) would raise SIGPIPE, whose default action kills the process. Errors
+  // come back as EPIPE instead, as for client connections (net::NetServer::Start).
+  signal(SIGPIPE, SIG_IGN);
   started_ = true;
   acceptor_ = NamedThread("peer-accept", [this] { AcceptLoop(); });
   for (auto& [id, p] : peers_) {
