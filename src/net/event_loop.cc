@@ -160,24 +160,65 @@ EventLoop::TimerId EventLoop::RunAfter(std::chrono::milliseconds delay, std::fun
   return RunAt(Clock::now() + delay, std::move(fn));
 }
 
+namespace {
+// std::push_heap/pop_heap keep the largest element first: "later" is "larger" here, so that
+// the earliest deadline (then the earliest armed) is at the front.
+template <typename Entry>
+bool FiresLater(const Entry& a, const Entry& b) {
+  return a.when != b.when ? a.when > b.when : a.sequence > b.sequence;
+}
+}  // namespace
+
 EventLoop::TimerId EventLoop::RunAt(Clock::time_point when, std::function<void()> fn) {
-  TimerId id = next_timer_id_++;
-  timer_order_.emplace(when, id);
-  timers_.emplace(id, std::make_pair(when, std::move(fn)));
-  return id;
+  uint32_t slot;
+  if (!free_timer_slots_.empty()) {
+    slot = free_timer_slots_.back();
+    free_timer_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(timer_slots_.size());
+    timer_slots_.emplace_back();
+  }
+  TimerSlot& s = timer_slots_[slot];
+  s.fn = std::move(fn);
+  s.armed = true;
+  ++s.generation;
+  ++armed_timers_;
+  timer_heap_.push_back(TimerEntry{when, next_timer_sequence_++, slot, s.generation});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
+  return (static_cast<uint64_t>(s.generation) << 32) | (slot + 1);
+}
+
+std::function<void()> EventLoop::ReleaseTimerSlot(uint32_t slot) {
+  TimerSlot& s = timer_slots_[slot];
+  std::function<void()> fn = std::move(s.fn);
+  s.fn = nullptr;
+  s.armed = false;
+  free_timer_slots_.push_back(slot);
+  --armed_timers_;
+  return fn;
 }
 
 void EventLoop::CancelTimer(TimerId id) {
-  auto it = timers_.find(id);
-  if (it == timers_.end()) return;
-  auto range = timer_order_.equal_range(it->second.first);
-  for (auto o = range.first; o != range.second; ++o) {
-    if (o->second == id) {
-      timer_order_.erase(o);
-      break;
-    }
+  const uint64_t low = id & 0xffffffffu;
+  if (low == 0 || low > timer_slots_.size()) return;
+  const auto slot = static_cast<uint32_t>(low - 1);
+  const TimerSlot& s = timer_slots_[slot];
+  if (!s.armed || s.generation != static_cast<uint32_t>(id >> 32)) return;  // fired or cancelled
+  std::function<void()> fn = ReleaseTimerSlot(slot);
+  // Stale entries are harmless but cost memory: calls with long deadlines that finish at once
+  // would pile them up, so rebuild the heap when they clearly outnumber the live ones.
+  if (timer_heap_.size() > 2 * armed_timers_ + 1024) {
+    std::erase_if(timer_heap_, [this](const TimerEntry& e) { return !IsLive(e); });
+    std::make_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
   }
-  timers_.erase(it);
+  fn = nullptr;  // its captures are released last: they may arm or cancel timers
+}
+
+void EventLoop::DropStaleTimers() {
+  while (!timer_heap_.empty() && !IsLive(timer_heap_.front())) {
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
+    timer_heap_.pop_back();
+  }
 }
 
 void EventLoop::Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
@@ -188,9 +229,10 @@ int EventLoop::NextTimeoutMs() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!posted_.empty()) return 0;
   }
-  if (timer_order_.empty()) return -1;
+  DropStaleTimers();
+  if (timer_heap_.empty()) return -1;
   auto now = Clock::now();
-  auto first = timer_order_.begin()->first;
+  auto first = timer_heap_.front().when;
   if (first <= now) return 0;
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(first - now).count();
   return static_cast<int>(std::min<int64_t>(ms, 60'000));
@@ -207,13 +249,13 @@ void EventLoop::RunPosted() {
 
 void EventLoop::RunTimers() {
   auto now = Clock::now();
-  while (!timer_order_.empty() && timer_order_.begin()->first <= now) {
-    TimerId id = timer_order_.begin()->second;
-    timer_order_.erase(timer_order_.begin());
-    auto it = timers_.find(id);
-    if (it == timers_.end()) continue;
-    auto fn = std::move(it->second.second);
-    timers_.erase(it);
+  for (;;) {
+    DropStaleTimers();
+    if (timer_heap_.empty() || timer_heap_.front().when > now) return;
+    const uint32_t slot = timer_heap_.front().slot;
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
+    timer_heap_.pop_back();
+    std::function<void()> fn = ReleaseTimerSlot(slot);
     fn();
   }
 }

@@ -16,12 +16,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "base/result.h"
@@ -126,10 +124,36 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   std::vector<std::function<void()>> posted_;
   bool stopped_ = false;
 
-  // Loop-thread-only state.
-  TimerId next_timer_id_ = 1;
-  std::multimap<Clock::time_point, TimerId> timer_order_;
-  std::unordered_map<TimerId, std::pair<Clock::time_point, std::function<void()>>> timers_;
+  // Timers (loop thread only). Every gRPC call with a deadline arms one and almost always
+  // cancels it, so neither may allocate once the tables have grown: a timer lives in a reused
+  // slot, and a min-heap orders (deadline, sequence) entries. Cancelling frees the slot at once
+  // and leaves its heap entry stale (the slot's generation moved on); stale entries are dropped
+  // when they reach the top, or all at once when they outnumber the live timers.
+  // TimerId = generation << 32 | (slot + 1), never 0.
+  struct TimerSlot {
+    std::function<void()> fn;
+    uint32_t generation = 0;
+    bool armed = false;
+  };
+  struct TimerEntry {
+    Clock::time_point when;
+    uint64_t sequence;  // orders timers with equal deadlines by arming order
+    uint32_t slot;
+    uint32_t generation;
+  };
+  bool IsLive(const TimerEntry& e) const {
+    return timer_slots_[e.slot].armed && timer_slots_[e.slot].generation == e.generation;
+  }
+  // Disarms the slot and returns its callback (to be run or destroyed by the caller, after the
+  // tables are consistent: either may arm or cancel timers).
+  std::function<void()> ReleaseTimerSlot(uint32_t slot);
+  void DropStaleTimers();
+
+  std::vector<TimerSlot> timer_slots_;
+  std::vector<uint32_t> free_timer_slots_;
+  std::vector<TimerEntry> timer_heap_;
+  size_t armed_timers_ = 0;
+  uint64_t next_timer_sequence_ = 0;
   std::vector<std::function<void()>> deferred_;
 };
 

@@ -73,6 +73,63 @@ TEST(EventLoopTest, TimersFireInDeadlineOrderAndCancelWorks) {
   loop->Stop();
 }
 
+TEST(EventLoopTest, TimersWithEqualDeadlinesFireInArmingOrder) {
+  auto loop = EventLoop::Create("t").value();  // never started: driven by RunPendingForTesting
+  auto when = EventLoop::Clock::now();
+  std::vector<int> order;
+  for (int i = 0; i < 5; ++i) loop->RunAt(when, [&order, i] { order.push_back(i); });
+  loop->RunPendingForTesting();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
+TEST(EventLoopTest, CancellingAFiredTimerLeavesItsSlotsNextTimerArmed) {
+  auto loop = EventLoop::Create("t").value();
+  int fired = 0;
+  auto first = loop->RunAt(EventLoop::Clock::now(), [&] { ++fired; });
+  loop->RunPendingForTesting();
+  ASSERT_EQ(fired, 1);
+  // The next timer reuses the slot; the old id must not reach it.
+  loop->RunAt(EventLoop::Clock::now(), [&] { ++fired; });
+  loop->CancelTimer(first);
+  loop->CancelTimer(first);
+  loop->RunPendingForTesting();
+  EXPECT_EQ(fired, 2);
+}
+
+TEST(EventLoopTest, ManyCancelledTimersDoNotDisturbTheLiveOnes) {
+  // Enough cancellations to make the heap drop its stale entries several times over, between
+  // timers that must still fire in deadline order.
+  auto loop = EventLoop::Create("t").value();
+  auto now = EventLoop::Clock::now();
+  std::vector<int> order;
+  for (int i = 0; i < 20000; ++i) {
+    if (i % 1000 == 0) {
+      int due = 20 - i / 1000;  // armed in reverse deadline order
+      loop->RunAt(now - std::chrono::milliseconds(due), [&order, due] { order.push_back(due); });
+    }
+    auto id = loop->RunAt(now + std::chrono::hours(1), [&order] { order.push_back(-1); });
+    loop->CancelTimer(id);
+  }
+  loop->RunPendingForTesting();
+  std::vector<int> want;
+  for (int due = 20; due >= 1; --due) want.push_back(due);
+  EXPECT_EQ(order, want);
+}
+
+TEST(EventLoopTest, ATimerMayCancelAndArmTimersWhenItFires) {
+  auto loop = EventLoop::Create("t").value();
+  auto now = EventLoop::Clock::now();
+  std::vector<int> order;
+  EventLoop::TimerId later = loop->RunAt(now, [&] { order.push_back(2); });
+  loop->RunAt(now - std::chrono::milliseconds(1), [&] {
+    order.push_back(1);
+    loop->CancelTimer(later);
+    loop->RunAt(now, [&] { order.push_back(3); });
+  });
+  loop->RunPendingForTesting();
+  EXPECT_EQ(order, (std::vector<int>{1, 3}));
+}
+
 TEST(EventLoopTest, DeferRunsAfterTheCurrentTask) {
   auto loop = EventLoop::Create("t").value();
   loop->Start();
