@@ -156,17 +156,15 @@ void Registry::AddHttp(std::string method, std::string path_or_prefix, http::Htt
 }
 
 const UnaryHandler* Registry::FindUnary(std::string_view path) const {
-  auto it = unary_.find(std::string(path));
+  auto it = unary_.find(path);
   return it == unary_.end() ? nullptr : &it->second;
 }
 
 const StreamHandlerFactory* Registry::FindStream(std::string_view path) const {
-  auto it = stream_.find(std::string(path));
+  auto it = stream_.find(path);
   return it == stream_.end() ? nullptr : &it->second;
 }
 
-bool Registry::HasService(std::string_view service) const {
-  return services_.count(std::string(service)) > 0;
-}
+bool Registry::HasService(std::string_view service) const { return services_.contains(service); }
 
 }  // namespace etcdpp::grpc

@@ -162,9 +162,16 @@ class Registry {
   const http::Router& router() const { return router_; }
 
  private:
-  std::unordered_map<std::string, UnaryHandler> unary_;
-  std::unordered_map<std::string, StreamHandlerFactory> stream_;
-  std::unordered_map<std::string, int> services_;
+  // Looked up by string_view without building a string: one lookup per call.
+  struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <typename V>
+  using ByPath = std::unordered_map<std::string, V, PathHash, std::equal_to<>>;
+  ByPath<UnaryHandler> unary_;
+  ByPath<StreamHandlerFactory> stream_;
+  ByPath<int> services_;
   http::Router router_;
 };
 
