@@ -26,9 +26,9 @@ void EncodeRevisionKey(RevisionKey r, char* out) {
   PutBigEndian(static_cast<uint64_t>(r.sub), out + 8);
 }
 
-std::string EncodeRevisionKey(RevisionKey r) {
-  std::string out(kRevisionKeyBytes, '\0');
-  EncodeRevisionKey(r, out.data());
+FixedBytes<kRevisionKeyBytes> EncodeRevisionKey(RevisionKey r) {
+  FixedBytes<kRevisionKeyBytes> out;
+  EncodeRevisionKey(r, out.bytes.data());
   return out;
 }
 
@@ -38,13 +38,14 @@ RevisionKey DecodeRevisionKey(std::string_view b) {
                      static_cast<int64_t>(GetBigEndian(b.data() + 8))};
 }
 
-std::string EncodeKeyState(const KeyState& s) {
-  std::string out(kKeyStateBytes, '\0');
-  PutBigEndian(static_cast<uint64_t>(s.create_revision), out.data());
-  PutBigEndian(static_cast<uint64_t>(s.mod.main), out.data() + 8);
-  PutBigEndian(static_cast<uint64_t>(s.mod.sub), out.data() + 16);
-  PutBigEndian(static_cast<uint64_t>(s.version), out.data() + 24);
-  PutBigEndian(static_cast<uint64_t>(s.lease), out.data() + 32);
+FixedBytes<kKeyStateBytes> EncodeKeyState(const KeyState& s) {
+  FixedBytes<kKeyStateBytes> out;
+  char* p = out.bytes.data();
+  PutBigEndian(static_cast<uint64_t>(s.create_revision), p);
+  PutBigEndian(static_cast<uint64_t>(s.mod.main), p + 8);
+  PutBigEndian(static_cast<uint64_t>(s.mod.sub), p + 16);
+  PutBigEndian(static_cast<uint64_t>(s.version), p + 24);
+  PutBigEndian(static_cast<uint64_t>(s.lease), p + 32);
   return out;
 }
 
@@ -58,10 +59,10 @@ bool DecodeKeyState(std::string_view b, KeyState* s) {
   return true;
 }
 
-std::string EncodeKeyRevEntry(const KeyRevEntry& e) {
-  std::string out(kKeyRevEntryBytes, '\0');
-  EncodeRevisionKey(e.rev, out.data());
-  out[16] = e.tombstone ? 1 : 0;
+FixedBytes<kKeyRevEntryBytes> EncodeKeyRevEntry(const KeyRevEntry& e) {
+  FixedBytes<kKeyRevEntryBytes> out;
+  EncodeRevisionKey(e.rev, out.bytes.data());
+  out.bytes[16] = e.tombstone ? 1 : 0;
   return out;
 }
 

@@ -40,6 +40,7 @@
 // this; it needs range scans to re-sort keys that share a 500-byte prefix.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -83,9 +84,17 @@ struct RevisionKey {
   auto operator<=>(const RevisionKey&) const = default;
 };
 
+// A fixed-size encoding, returned on the stack (each put encodes three of them); it converts to
+// the string_view the storage layer takes.
+template <size_t N>
+struct FixedBytes {
+  std::array<char, N> bytes;
+  operator std::string_view() const { return {bytes.data(), N}; }
+};
+
 inline constexpr size_t kRevisionKeyBytes = 16;
 // Big-endian so memcmp order is (main, sub) order. REQUIRES: main, sub ≥ 0.
-std::string EncodeRevisionKey(RevisionKey r);
+FixedBytes<kRevisionKeyBytes> EncodeRevisionKey(RevisionKey r);
 void EncodeRevisionKey(RevisionKey r, char* out);
 RevisionKey DecodeRevisionKey(std::string_view b);  // REQUIRES: b.size() ≥ 16
 
@@ -96,7 +105,7 @@ struct KeyState {
   int64_t lease = 0;
 };
 inline constexpr size_t kKeyStateBytes = 40;
-std::string EncodeKeyState(const KeyState& s);
+FixedBytes<kKeyStateBytes> EncodeKeyState(const KeyState& s);
 // Returns false iff `b` is not a KeyState (wrong size).
 bool DecodeKeyState(std::string_view b, KeyState* s);
 
@@ -105,7 +114,7 @@ struct KeyRevEntry {
   bool tombstone = false;
 };
 inline constexpr size_t kKeyRevEntryBytes = 17;
-std::string EncodeKeyRevEntry(const KeyRevEntry& e);
+FixedBytes<kKeyRevEntryBytes> EncodeKeyRevEntry(const KeyRevEntry& e);
 bool DecodeKeyRevEntry(std::string_view b, KeyRevEntry* e);
 
 std::string EncodeInt64(int64_t v);

@@ -432,7 +432,10 @@ Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, Leas
       }
     }
   }
-  ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(kv)));
+  std::string& encoded = batch_->encode_buffer_;
+  encoded.clear();
+  EncodeKeyValue(kv, &encoded);
+  ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), encoded));
   ETCDPP_RETURN_IF_ERROR(
       txn.Put(s.key_db_, key, EncodeKeyState({kv.create_revision, rev, kv.version, kv.lease})));
   ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, false})));

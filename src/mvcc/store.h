@@ -261,6 +261,7 @@ class WriteBatch {
   Term consistent_term_;
   bool txn_open_ = false;
   bool dirty_meta_ = false;
+  std::string encode_buffer_;  // reused by each put's encoded KeyValue
 };
 
 class Store {
