@@ -506,12 +506,17 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
     n += take;
     s->out_front_offset += take;
     if (s->out_front_offset == front.size()) {
+      std::string().swap(s->out[s->out_front]);  // sent: free it now, not when `out` drains
       ++s->out_front;
       s->out_front_offset = 0;
     }
   }
   if (s->out_front == s->out.size()) {
     s->out.clear();
+    s->out_front = 0;
+  } else if (s->out_front >= 64 && s->out_front * 2 >= s->out.size()) {
+    // A stream that never drains (a watch behind flow control) must not keep every sent slot.
+    s->out.erase(s->out.begin(), s->out.begin() + static_cast<ptrdiff_t>(s->out_front));
     s->out_front = 0;
   }
   s->shared->pending_bytes.fetch_sub(n);
