@@ -588,7 +588,7 @@ void Http2Session::WriterSendData(int32_t id, std::string data) {
   Kick();
 }
 
-void Http2Session::WriterFinish(int32_t id, Headers trailers) {
+void Http2Session::WriterFinish(int32_t id, Headers trailers, const Headers* constant_trailers) {
   auto it = streams_.find(id);
   if (it == streams_.end() || closed_) return;
   Stream* s = it->second.get();
@@ -600,6 +600,7 @@ void Http2Session::WriterFinish(int32_t id, Headers trailers) {
   }
   s->end_requested = true;
   s->trailers = std::move(trailers);
+  s->constant_trailers = constant_trailers;
   if (s->data_deferred) {
     s->data_deferred = false;
     nghttp2_session_resume_data(session_, id);
@@ -611,9 +612,7 @@ void Http2Session::WriterRespond(int32_t id, int status, const Headers* headers,
                                  std::vector<std::string> data, const Headers* trailers) {
   WriterSendHeaders(id, status, *headers, false, /*constant=*/true);
   for (auto& piece : data) WriterSendData(id, std::move(piece));
-  auto it = streams_.find(id);
-  if (it != streams_.end()) it->second->constant_trailers = trailers;
-  WriterFinish(id, Headers());
+  WriterFinish(id, Headers(), trailers);
 }
 
 void Http2Session::WriterReset(int32_t id, uint32_t error_code) {

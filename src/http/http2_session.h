@@ -43,12 +43,13 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   void OnClose();
 
   // Loop-thread operations behind StreamWriter (each checks the stream still exists).
-  // `constant` headers outlive the stream (see StreamWriter::SendResponse): nghttp2 is told not
-  // to copy them.
+  // `constant` headers and `constant_trailers` outlive the stream (see
+  // StreamWriter::SendResponse): nghttp2 is told not to copy them. `constant_trailers`, when
+  // set, are sent instead of `trailers`.
   void WriterSendHeaders(int32_t id, int status, const Headers& headers, bool end_stream,
                          bool constant = false);
   void WriterSendData(int32_t id, std::string data);
-  void WriterFinish(int32_t id, Headers trailers);
+  void WriterFinish(int32_t id, Headers trailers, const Headers* constant_trailers = nullptr);
   void WriterReset(int32_t id, uint32_t error_code);
   void WriterRespond(int32_t id, int status, const Headers* headers, std::vector<std::string> data,
                      const Headers* trailers);

@@ -160,14 +160,9 @@ EventLoop::TimerId EventLoop::RunAfter(std::chrono::milliseconds delay, std::fun
   return RunAt(Clock::now() + delay, std::move(fn));
 }
 
-namespace {
-// std::push_heap/pop_heap keep the largest element first: "later" is "larger" here, so that
-// the earliest deadline (then the earliest armed) is at the front.
-template <typename Entry>
-bool FiresLater(const Entry& a, const Entry& b) {
+bool EventLoop::FiresLater(const TimerEntry& a, const TimerEntry& b) {
   return a.when != b.when ? a.when > b.when : a.sequence > b.sequence;
 }
-}  // namespace
 
 EventLoop::TimerId EventLoop::RunAt(Clock::time_point when, std::function<void()> fn) {
   uint32_t slot;
@@ -184,7 +179,7 @@ EventLoop::TimerId EventLoop::RunAt(Clock::time_point when, std::function<void()
   ++s.generation;
   ++armed_timers_;
   timer_heap_.push_back(TimerEntry{when, next_timer_sequence_++, slot, s.generation});
-  std::push_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater);
   return (static_cast<uint64_t>(s.generation) << 32) | (slot + 1);
 }
 
@@ -209,14 +204,14 @@ void EventLoop::CancelTimer(TimerId id) {
   // would pile them up, so rebuild the heap when they clearly outnumber the live ones.
   if (timer_heap_.size() > 2 * armed_timers_ + 1024) {
     std::erase_if(timer_heap_, [this](const TimerEntry& e) { return !IsLive(e); });
-    std::make_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
+    std::make_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater);
   }
   fn = nullptr;  // its captures are released last: they may arm or cancel timers
 }
 
 void EventLoop::DropStaleTimers() {
   while (!timer_heap_.empty() && !IsLive(timer_heap_.front())) {
-    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater);
     timer_heap_.pop_back();
   }
 }
@@ -253,7 +248,7 @@ void EventLoop::RunTimers() {
     DropStaleTimers();
     if (timer_heap_.empty() || timer_heap_.front().when > now) return;
     const uint32_t slot = timer_heap_.front().slot;
-    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater<TimerEntry>);
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), FiresLater);
     timer_heap_.pop_back();
     std::function<void()> fn = ReleaseTimerSlot(slot);
     fn();

@@ -141,6 +141,9 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
     uint32_t slot;
     uint32_t generation;
   };
+  // The heap's order: std::push_heap/pop_heap keep the largest element first, and "later" is
+  // "larger" here, so the earliest deadline (then the earliest armed) is at the front.
+  static bool FiresLater(const TimerEntry& a, const TimerEntry& b);
   bool IsLive(const TimerEntry& e) const {
     return timer_slots_[e.slot].armed && timer_slots_[e.slot].generation == e.generation;
   }
