@@ -101,10 +101,18 @@ TEST_F(TlsConnectionTest, EveryByteArrivesWhenReadsStopForFairness) {
     received_ = 0;
     int fd;
     SSL* ssl = Connect(&fd);
-    std::atomic<bool> release{false};
-    group_->At(0)->Post([&] {
-      while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // Block the server's loop, and write only once it is blocked. The flags are shared with the
+    // posted task, which must not reach into this iteration's stack.
+    struct LoopGate {
+      std::atomic<bool> blocked{false};
+      std::atomic<bool> release{false};
+    };
+    auto gate = std::make_shared<LoopGate>();
+    group_->At(0)->Post([gate] {
+      gate->blocked = true;
+      while (!gate->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     });
+    while (!gate->blocked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     const size_t total = kMaxReadPerEvent + tail;
     std::atomic<bool> written{false};
     std::thread writer([&] {
@@ -122,7 +130,7 @@ TEST_F(TlsConnectionTest, EveryByteArrivesWhenReadsStopForFairness) {
     while (!written.load() && std::chrono::steady_clock::now() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    release = true;
+    gate->release = true;
     writer.join();
     EXPECT_TRUE(WaitReceived(total))
         << "tail " << tail << ": received " << received_.load() << " of " << total;
