@@ -7,7 +7,7 @@
 //    benchmark's put case), so that every put lands on a different page.
 //  - BM_RangeOneKey: a single-key Range at the current revision on a fresh ReadView (what a
 //    serializable get costs), random keys of a 100k-key store.
-//  - BM_RangeOneKeyHistoric: the same at an older revision (the keyrev path).
+//  - BM_RangeOneKeyHistoric: the same at an older revision (LatestAtOrBefore in key_states).
 //  - BM_FullScan100kx1KiB: one Range over all of 100k keys with 1 KiB values.
 //  - BM_FullScanApplier100kx1KiB: the same through KvApplier::Range, serialized to wire bytes.
 //  - BM_Open1M: opening a store holding 1M keys (Env::Open + Store::Open + one read), the cold

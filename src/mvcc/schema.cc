@@ -41,35 +41,21 @@ RevisionKey DecodeRevisionKey(std::string_view b) {
 FixedBytes<kKeyStateBytes> EncodeKeyState(const KeyState& s) {
   FixedBytes<kKeyStateBytes> out;
   char* p = out.bytes.data();
-  PutBigEndian(static_cast<uint64_t>(s.create_revision), p);
-  PutBigEndian(static_cast<uint64_t>(s.mod.main), p + 8);
-  PutBigEndian(static_cast<uint64_t>(s.mod.sub), p + 16);
-  PutBigEndian(static_cast<uint64_t>(s.version), p + 24);
-  PutBigEndian(static_cast<uint64_t>(s.lease), p + 32);
+  EncodeRevisionKey(s.rev, p);
+  p[16] = s.tombstone ? 1 : 0;
+  PutBigEndian(static_cast<uint64_t>(s.create_revision), p + 17);
+  PutBigEndian(static_cast<uint64_t>(s.version), p + 25);
+  PutBigEndian(static_cast<uint64_t>(s.lease), p + 33);
   return out;
 }
 
 bool DecodeKeyState(std::string_view b, KeyState* s) {
   if (b.size() != kKeyStateBytes) return false;
-  s->create_revision = static_cast<int64_t>(GetBigEndian(b.data()));
-  s->mod.main = static_cast<int64_t>(GetBigEndian(b.data() + 8));
-  s->mod.sub = static_cast<int64_t>(GetBigEndian(b.data() + 16));
-  s->version = static_cast<int64_t>(GetBigEndian(b.data() + 24));
-  s->lease = static_cast<int64_t>(GetBigEndian(b.data() + 32));
-  return true;
-}
-
-FixedBytes<kKeyRevEntryBytes> EncodeKeyRevEntry(const KeyRevEntry& e) {
-  FixedBytes<kKeyRevEntryBytes> out;
-  EncodeRevisionKey(e.rev, out.bytes.data());
-  out.bytes[16] = e.tombstone ? 1 : 0;
-  return out;
-}
-
-bool DecodeKeyRevEntry(std::string_view b, KeyRevEntry* e) {
-  if (b.size() != kKeyRevEntryBytes) return false;
-  e->rev = DecodeRevisionKey(b);
-  e->tombstone = b[16] != 0;
+  s->rev = DecodeRevisionKey(b);
+  s->tombstone = b[16] != 0;
+  s->create_revision = static_cast<int64_t>(GetBigEndian(b.data() + 17));
+  s->version = static_cast<int64_t>(GetBigEndian(b.data() + 25));
+  s->lease = static_cast<int64_t>(GetBigEndian(b.data() + 33));
   return true;
 }
 

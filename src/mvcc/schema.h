@@ -5,34 +5,37 @@
 //
 //   rev     RevisionKey (main, sub), 16 bytes big-endian  →  mvccpb.KeyValue bytes (key_value.h);
 //           a tombstone has create_revision == 0. The full history, what watchers replay.
-//   key     user key  →  KeyState, 40 bytes: the key's live state. Only keys that exist at the
-//           current revision have an entry (a delete removes it).
-//   keyrev  user key  →  set of KeyRevEntry, 17 bytes each (MDB_DUPSORT|MDB_DUPFIXED), sorted by
-//           revision: every revision of the key still in history, tombstones marked.
+//   key_states  user key  →  set of KeyState, 41 bytes each (MDB_DUPSORT|MDB_DUPFIXED), sorted
+//           by revision: the key's state after each of its revisions still in history. The last
+//           one is its current state; a key that does not exist now ends in a tombstone (or,
+//           once compacted, has no entry at all).
 //   meta    name  →  8-byte big-endian numbers (see kMeta* below).
 //   lease_keys  lease id, 8 bytes big-endian  →  set of user keys (MDB_DUPSORT): the live keys
 //           attached to each lease, so revoking a lease (and rebuilding the lessor at start-up)
 //           never scans the key space.
 //
 // Worked example. put a=1 (rev 2), put b=1 (rev 3), put a=2 (rev 4), delete a (rev 5):
-//   rev:    (2,0)→{a,1,c2,m2,v1}  (3,0)→{b,1,c3,m3,v1}  (4,0)→{a,2,c2,m4,v2}  (5,0)→{a,m5}
-//   key:    b→{create 3, mod (3,0), version 1, lease 0}          (a is gone: deleted)
-//   keyrev: a→[(2,0,put) (4,0,put) (5,0,tomb)]   b→[(3,0,put)]
-// Reading a at revision 4: the last keyrev entry of a with main ≤ 4 is (4,0,put) → rev (4,0).
-// At revision 5 it is the tombstone: a does not exist. Compacting at 4 keeps, per key, the last
-// entry ≤ 4 unless it is a tombstone: it drops a's (2,0) from keyrev and rev.
+//   rev:        (2,0)→{a,1,c2,m2,v1}  (3,0)→{b,1,c3,m3,v1}  (4,0)→{a,2,c2,m4,v2}  (5,0)→{a,m5}
+//   key_states: a→[(2,0) c2 v1, (4,0) c2 v2, (5,0) tombstone]   b→[(3,0) c3 v1]
+// Reading a at revision 4: the last entry of a with main ≤ 4 is (4,0) → version 2, value from
+// rev (4,0). Now (revision 5) it is the tombstone: a does not exist. Compacting at 4 keeps, per
+// key, the last entry ≤ 4 unless it is a tombstone: it drops a's (2,0) from key_states and rev.
 //
 // Why this layout:
-//  - `key` answers reads at the current revision (the common case) with one B-tree walk over
-//    live keys only, and KeyState carries everything but the value, so count_only and
-//    keys_only never touch `rev`.
-//  - `keyrev` as a dup-sorted set rather than "user key ‖ revision" in a plain database:
-//    concatenating a variable-length key with a revision is ambiguous ("a"‖rev can sort between
-//    entries of "a\0…"), while a dup set keeps each key's revisions apart and finds "latest
-//    revision ≤ R of key k" with one MDB_GET_BOTH_RANGE seek.
-//  - The tombstone flag in KeyRevEntry lets historic reads skip deleted keys without reading
-//    `rev`.
+//  - One B-tree answers both current and historic reads, and a put walks and rewrites one
+//    random-access B-tree, not two (schema 1 kept the live state in a separate `key` table; a
+//    put then dirtied two random leaves, which is most of what a commit writes). `rev` is
+//    appended in order, so it costs a put almost nothing.
+//  - KeyState carries everything but the value, so count_only and keys_only never touch `rev`,
+//    and historic reads skip deleted keys without reading it.
+//  - A dup-sorted set rather than "user key ‖ revision" in a plain database: concatenating a
+//    variable-length key with a revision is ambiguous ("a"‖rev can sort between entries of
+//    "a\0…"), while a dup set keeps each key's revisions apart and finds "latest revision ≤ R
+//    of key k" with one MDB_GET_BOTH_RANGE seek, and the current state with MDB_LAST_DUP.
 //  - Nothing needs rebuilding at start-up: opening the store reads four meta numbers.
+//
+// Schema history: version 1 had `key` (user key → the live state, 40 bytes) and `keyrev` (user
+// key → 17-byte entries: revision ‖ tombstone flag). Store::Open migrates it (MigrateSchema1).
 //
 // Limit: LMDB keys are at most storage::kMaxKeyBytes (511) bytes, so user keys longer than that
 // cannot be stored (see kMaxUserKeyBytes). etcd itself accepts longer keys; Kubernetes keys stay
@@ -51,8 +54,7 @@
 namespace etcdpp::mvcc {
 
 inline constexpr std::string_view kRevDbName = "rev";
-inline constexpr std::string_view kKeyDbName = "key";
-inline constexpr std::string_view kKeyRevDbName = "keyrev";
+inline constexpr std::string_view kKeyStatesDbName = "key_states";
 inline constexpr std::string_view kMetaDbName = "meta";
 inline constexpr std::string_view kLeaseKeysDbName = "lease_keys";
 
@@ -72,7 +74,7 @@ inline constexpr std::string_view kMetaCompactCursor = "compact_cursor";
 inline constexpr std::string_view kMetaConsistentIndex = "consistent_index";  // 0
 inline constexpr std::string_view kMetaConsistentTerm = "consistent_term";    // 0
 
-inline constexpr int64_t kSchemaVersion = 1;
+inline constexpr int64_t kSchemaVersion = 2;
 inline constexpr int64_t kInitialRevision = 1;
 inline constexpr int64_t kNeverCompacted = -1;
 
@@ -98,24 +100,20 @@ FixedBytes<kRevisionKeyBytes> EncodeRevisionKey(RevisionKey r);
 void EncodeRevisionKey(RevisionKey r, char* out);
 RevisionKey DecodeRevisionKey(std::string_view b);  // REQUIRES: b.size() ≥ 16
 
+// A key's state after one of its revisions.
 struct KeyState {
+  RevisionKey rev;         // the revision that wrote this state (the key's mod_revision)
+  bool tombstone = false;  // the revision deleted the key; the fields below are then 0
   int64_t create_revision = 0;
-  RevisionKey mod;
   int64_t version = 0;
   int64_t lease = 0;
 };
-inline constexpr size_t kKeyStateBytes = 40;
+// rev (16, so that memcmp order is revision order) ‖ tombstone (1) ‖ create_revision, version,
+// lease (8 each).
+inline constexpr size_t kKeyStateBytes = 41;
 FixedBytes<kKeyStateBytes> EncodeKeyState(const KeyState& s);
 // Returns false iff `b` is not a KeyState (wrong size).
 bool DecodeKeyState(std::string_view b, KeyState* s);
-
-struct KeyRevEntry {
-  RevisionKey rev;
-  bool tombstone = false;
-};
-inline constexpr size_t kKeyRevEntryBytes = 17;
-FixedBytes<kKeyRevEntryBytes> EncodeKeyRevEntry(const KeyRevEntry& e);
-bool DecodeKeyRevEntry(std::string_view b, KeyRevEntry* e);
 
 std::string EncodeInt64(int64_t v);
 bool DecodeInt64(std::string_view b, int64_t* v);

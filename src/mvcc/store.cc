@@ -1,5 +1,6 @@
 #include "mvcc/store.h"
 
+#include <spdlog/spdlog.h>
 #include <zlib.h>
 
 #include <utility>
@@ -31,7 +32,7 @@ struct KeySpan {
 };
 
 struct Dbs {
-  Dbi rev, key, keyrev, meta;
+  Dbi rev, key_states;
 };
 
 Status Corrupt(std::string what) { return DataLoss("mvcc: inconsistent store: " + what); }
@@ -50,12 +51,12 @@ Result<std::vector<std::string>> LeaseKeys(const storage::Txn& txn, Dbi lease_ke
 // Positions `c` on the first key ≥ `key`. Keys longer than LMDB's limit cannot be passed to a
 // seek; no stored key is that long, so seeking to the truncated prefix and skipping the
 // (few) keys below `key` gives the same position.
-Result<bool> SeekFirstKey(Cursor& c, std::string_view key, bool dup_db) {
+Result<bool> SeekFirstKey(Cursor& c, std::string_view key) {
   if (key.empty()) return c.First();
   if (key.size() <= kMaxUserKeyBytes) return c.SeekGE(key);
   ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekGE(key.substr(0, kMaxUserKeyBytes)));
   while (found && c.key() < key) {
-    ETCDPP_ASSIGN_OR_RETURN(found, dup_db ? c.NextKey() : c.Next());
+    ETCDPP_ASSIGN_OR_RETURN(found, c.NextKey());
   }
   return found;
 }
@@ -81,92 +82,81 @@ Result<KeyValueView> ReadRevision(const storage::Txn& txn, Dbi rev_db, RevisionK
   return DecodeKeyValue(*v);
 }
 
-// Builds the view of a live key from its KeyState (+ its value from `rev` unless keys_only).
-Result<KeyValueView> LiveKeyValue(const storage::Txn& txn, const Dbs& dbs, std::string_view key,
-                                  std::string_view state_bytes, bool keys_only) {
-  KeyState st;
-  if (!DecodeKeyState(state_bytes, &st)) return Corrupt("bad key state of " + std::string(key));
+// Positions `c` on `key`'s current (last) state. Returns false if the key has no entry.
+// REQUIRES: key is not empty and at most kMaxUserKeyBytes long.
+Result<bool> SeekCurrentState(Cursor& c, std::string_view key, KeyState* st) {
+  ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekExact(key));
+  if (!found) return false;
+  ETCDPP_ASSIGN_OR_RETURN(found, c.LastDup());
+  if (!found || !DecodeKeyState(c.value(), st)) {
+    return Corrupt("bad key state of " + std::string(key));
+  }
+  return true;
+}
+
+// Builds the view of `key` from its state at the read revision (+ its value from `rev` unless
+// keys_only). REQUIRES: !st.tombstone.
+Result<KeyValueView> StateKeyValue(const storage::Txn& txn, const Dbs& dbs, std::string_view key,
+                                   const KeyState& st, bool keys_only) {
   KeyValueView kv;
   kv.key = key;
   kv.create_revision = st.create_revision;
-  kv.mod_revision = st.mod.main;
+  kv.mod_revision = st.rev.main;
   kv.version = st.version;
   kv.lease = st.lease;
   if (!keys_only) {
-    ETCDPP_ASSIGN_OR_RETURN(KeyValueView stored, ReadRevision(txn, dbs.rev, st.mod));
+    ETCDPP_ASSIGN_OR_RETURN(KeyValueView stored, ReadRevision(txn, dbs.rev, st.rev));
     kv.value = stored.value;
   }
   return kv;
 }
 
-// Range over live keys (`key` sub-database): the read revision is the current one.
-// Returns the count; calls `visit` for the first `limit` keys unless count_only.
-Result<int64_t> RangeLive(const storage::Txn& txn, const Dbs& dbs, const KeySpan& span,
-                          const RangeOptions& opts, const KvVisitor& visit) {
-  int64_t count = 0;
-  auto want_kv = [&] { return !opts.count_only && (opts.limit <= 0 || count <= opts.limit); };
-  if (span.kind == EndKind::kSingle) {
-    if (span.key.empty() || span.key.size() > kMaxUserKeyBytes) return count;
-    ETCDPP_ASSIGN_OR_RETURN(auto state, txn.Get(dbs.key, span.key));
-    if (!state.has_value()) return count;
-    count = 1;
-    if (want_kv()) {
-      ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv,
-                              LiveKeyValue(txn, dbs, span.key, *state, opts.keys_only));
-      visit(kv);
-    }
-    return count;
-  }
-  ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(dbs.key));
-  ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, span.key, /*dup_db=*/false));
-  while (found && span.BeforeEnd(c.key())) {
-    ++count;
-    if (want_kv()) {
-      ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv,
-                              LiveKeyValue(txn, dbs, c.key(), c.value(), opts.keys_only));
-      visit(kv);
-    }
-    ETCDPP_ASSIGN_OR_RETURN(found, c.Next());
-  }
-  return count;
-}
-
-// With `c` on the first keyrev entry of a key, finds the key's latest entry with main ≤ rev.
+// With `c` on the first entry of a key, finds the key's latest state with main ≤ rev.
 // Returns false if the key had no entry by then. Leaves `c` on an entry of the same key.
-Result<bool> LatestAtOrBefore(Cursor& c, int64_t rev, KeyRevEntry* out) {
-  KeyRevEntry e;
-  if (!DecodeKeyRevEntry(c.value(), &e)) return Corrupt("bad keyrev entry");
-  if (e.rev.main > rev) return false;
+Result<bool> LatestAtOrBefore(Cursor& c, int64_t rev, KeyState* out) {
+  KeyState st;
+  if (!DecodeKeyState(c.value(), &st)) return Corrupt("bad key state");
+  if (st.rev.main > rev) return false;
   ETCDPP_ASSIGN_OR_RETURN(bool found, c.LastDup());
-  if (!found || !DecodeKeyRevEntry(c.value(), &e)) return Corrupt("keyrev LastDup");
-  if (e.rev.main <= rev) {
-    *out = e;
+  if (!found || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states LastDup");
+  if (st.rev.main <= rev) {
+    *out = st;
     return true;
   }
   // Some entries are ≤ rev and some are not: seek the first entry > rev, step back one.
   std::string key(c.key());
-  ETCDPP_ASSIGN_OR_RETURN(found, c.SeekDupGE(key, EncodeKeyRevEntry({{rev + 1, 0}, false})));
-  if (!found) return Corrupt("keyrev SeekDupGE of " + key);
+  KeyState after;
+  after.rev = {rev + 1, 0};
+  ETCDPP_ASSIGN_OR_RETURN(found, c.SeekDupGE(key, EncodeKeyState(after)));
+  if (!found) return Corrupt("key_states SeekDupGE of " + key);
   ETCDPP_ASSIGN_OR_RETURN(found, c.PrevDup());
-  if (!found || !DecodeKeyRevEntry(c.value(), &e)) return Corrupt("keyrev PrevDup of " + key);
-  *out = e;
+  if (!found || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states PrevDup of " + key);
+  *out = st;
   return true;
 }
 
-// Range at a past revision (`keyrev` sub-database). Same contract as RangeLive.
-Result<int64_t> RangeHistoric(const storage::Txn& txn, const Dbs& dbs, const KeySpan& span,
-                              int64_t rev, const RangeOptions& opts, const KvVisitor& visit) {
+// Range at revision `rev` ≤ the current one. Returns the count; calls `visit` for the first
+// `limit` keys unless count_only.
+Result<int64_t> RangeStates(const storage::Txn& txn, const Dbs& dbs, const KeySpan& span,
+                            int64_t rev, bool current, const RangeOptions& opts,
+                            const KvVisitor& visit) {
   int64_t count = 0;
-  ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(dbs.keyrev));
+  ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(dbs.key_states));
+  // With `c` on the first entry of a key: counts and visits the key if it exists at `rev`.
   auto visit_key = [&]() -> Status {
-    KeyRevEntry e;
-    ETCDPP_ASSIGN_OR_RETURN(bool existed, LatestAtOrBefore(c, rev, &e));
-    if (!existed || e.tombstone) return Status::Ok();
+    KeyState st;
+    bool existed;
+    if (current) {
+      ETCDPP_ASSIGN_OR_RETURN(existed, c.LastDup());
+      if (!existed || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states LastDup");
+    } else {
+      ETCDPP_ASSIGN_OR_RETURN(existed, LatestAtOrBefore(c, rev, &st));
+    }
+    if (!existed || st.tombstone) return Status::Ok();
     ++count;
     if (opts.count_only || (opts.limit > 0 && count > opts.limit)) return Status::Ok();
-    ETCDPP_ASSIGN_OR_RETURN(KeyValueView stored, ReadRevision(txn, dbs.rev, e.rev));
-    if (opts.keys_only) stored.value = {};
-    visit(stored);
+    ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv, StateKeyValue(txn, dbs, c.key(), st, opts.keys_only));
+    visit(kv);
     return Status::Ok();
   };
   if (span.kind == EndKind::kSingle) {
@@ -175,7 +165,7 @@ Result<int64_t> RangeHistoric(const storage::Txn& txn, const Dbs& dbs, const Key
     if (found) ETCDPP_RETURN_IF_ERROR(visit_key());
     return count;
   }
-  ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, span.key, /*dup_db=*/true));
+  ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, span.key));
   while (found && span.BeforeEnd(c.key())) {
     ETCDPP_RETURN_IF_ERROR(visit_key());
     ETCDPP_ASSIGN_OR_RETURN(found, c.NextKey());
@@ -192,9 +182,7 @@ Result<int64_t> RangeEachAt(const storage::Txn& txn, const Dbs& dbs, int64_t cur
   if (rev > cur) return ErrFutureRev();
   if (rev <= 0) rev = cur;
   if (rev < compact) return ErrCompacted();
-  KeySpan span = KeySpan::Of(key, end);
-  if (rev == cur) return RangeLive(txn, dbs, span, opts, visit);
-  return RangeHistoric(txn, dbs, span, rev, opts, visit);
+  return RangeStates(txn, dbs, KeySpan::Of(key, end), rev, rev == cur, opts, visit);
 }
 
 Result<RangeResult> RangeAt(const storage::Txn& txn, const Dbs& dbs, int64_t cur, int64_t compact,
@@ -214,20 +202,31 @@ Result<RangeResult> RangeAt(const storage::Txn& txn, const Dbs& dbs, int64_t cur
 
 Result<std::unique_ptr<Store>> Store::Open(storage::Env* env) {
   std::unique_ptr<Store> s(new Store(env));
-  ETCDPP_ASSIGN_OR_RETURN(s->rev_db_, env->OpenDbi(kRevDbName, storage::DbiKind::kPlain));
-  ETCDPP_ASSIGN_OR_RETURN(s->key_db_, env->OpenDbi(kKeyDbName, storage::DbiKind::kPlain));
-  ETCDPP_ASSIGN_OR_RETURN(s->keyrev_db_, env->OpenDbi(kKeyRevDbName, storage::DbiKind::kDupFixed));
   ETCDPP_ASSIGN_OR_RETURN(s->meta_db_, env->OpenDbi(kMetaDbName, storage::DbiKind::kPlain));
-  ETCDPP_ASSIGN_OR_RETURN(s->lease_keys_db_,
-                          env->OpenDbi(kLeaseKeysDbName, storage::DbiKind::kDupSort));
-
-  ETCDPP_ASSIGN_OR_RETURN(storage::ReadTxn r, env->BeginRead());
-  ETCDPP_ASSIGN_OR_RETURN(int64_t schema, ReadMeta(r, s->meta_db_, kMetaSchemaVersion, 0));
-  if (schema != 0 && schema != kSchemaVersion) {
+  int64_t schema;
+  {
+    ETCDPP_ASSIGN_OR_RETURN(storage::ReadTxn r, env->BeginRead());
+    ETCDPP_ASSIGN_OR_RETURN(schema, ReadMeta(r, s->meta_db_, kMetaSchemaVersion, 0));
+  }
+  if (schema != 0 && schema != 1 && schema != kSchemaVersion) {
     return FailedPrecondition("mvcc: store schema version " + std::to_string(schema) +
-                              " is not supported (this build reads version " +
+                              " is not supported (this build reads versions 1 and " +
                               std::to_string(kSchemaVersion) + ")");
   }
+  if (schema == 1 && env->options().read_only) {
+    return FailedPrecondition(
+        "mvcc: the store has schema version 1; open it writable once (start etcdpp on it) to "
+        "migrate it to version " +
+        std::to_string(kSchemaVersion));
+  }
+  ETCDPP_ASSIGN_OR_RETURN(s->rev_db_, env->OpenDbi(kRevDbName, storage::DbiKind::kPlain));
+  ETCDPP_ASSIGN_OR_RETURN(s->key_states_db_,
+                          env->OpenDbi(kKeyStatesDbName, storage::DbiKind::kDupFixed));
+  ETCDPP_ASSIGN_OR_RETURN(s->lease_keys_db_,
+                          env->OpenDbi(kLeaseKeysDbName, storage::DbiKind::kDupSort));
+  if (schema == 1) ETCDPP_RETURN_IF_ERROR(s->MigrateSchema1());
+
+  ETCDPP_ASSIGN_OR_RETURN(storage::ReadTxn r, env->BeginRead());
   ETCDPP_ASSIGN_OR_RETURN(int64_t cur,
                           ReadMeta(r, s->meta_db_, kMetaCurrentRevision, kInitialRevision));
   ETCDPP_ASSIGN_OR_RETURN(int64_t compact,
@@ -248,6 +247,68 @@ Result<std::unique_ptr<Store>> Store::Open(storage::Env* env) {
     ETCDPP_RETURN_IF_ERROR(w.Commit());
   }
   return s;
+}
+
+// Schema 1 kept the live state in `key` (user key → 40 bytes) and the history in `keyrev` (user
+// key → revision ‖ tombstone flag, 17 bytes each). Each schema-1 entry becomes a KeyState, its
+// create revision, version and lease read from the KeyValue in `rev`. key_states is filled in
+// transactions of kMigrationBatch entries (one LMDB transaction holds a bounded number of dirty
+// pages), while the schema stays 1; the last transaction empties the old tables and sets
+// version 2. A crash on the way leaves schema 1 and a partial key_states, which the next start
+// empties and fills again.
+Status Store::MigrateSchema1() {
+  constexpr uint64_t kMigrationBatch = 100000;
+  ETCDPP_ASSIGN_OR_RETURN(Dbi key_db, env_->OpenDbi("key", storage::DbiKind::kPlain));
+  ETCDPP_ASSIGN_OR_RETURN(Dbi keyrev_db, env_->OpenDbi("keyrev", storage::DbiKind::kDupFixed));
+  uint64_t migrated = 0;
+  std::string resume_key, resume_value;  // the last entry copied
+  bool done = false;
+  while (!done) {
+    ETCDPP_ASSIGN_OR_RETURN(storage::WriteTxn w, env_->BeginWrite());
+    {
+      ETCDPP_ASSIGN_OR_RETURN(Cursor c, w.OpenCursor(keyrev_db));
+      bool found;
+      if (migrated == 0) {
+        ETCDPP_RETURN_IF_ERROR(w.Clear(key_states_db_));
+        ETCDPP_ASSIGN_OR_RETURN(found, c.First());
+      } else {
+        ETCDPP_ASSIGN_OR_RETURN(found, c.SeekDupGE(resume_key, resume_value));
+        if (!found) return Corrupt("schema 1 migration lost its place in keyrev");
+        ETCDPP_ASSIGN_OR_RETURN(found, c.Next());
+      }
+      for (uint64_t n = 0; found && n < kMigrationBatch; ++n) {
+        if (c.value().size() != 17) return Corrupt("bad schema 1 keyrev entry");
+        KeyState st;
+        st.rev = DecodeRevisionKey(c.value());
+        st.tombstone = c.value()[16] != 0;
+        if (!st.tombstone) {
+          ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv, ReadRevision(w, rev_db_, st.rev));
+          st.create_revision = kv.create_revision;
+          st.version = kv.version;
+          st.lease = kv.lease;
+        }
+        ETCDPP_RETURN_IF_ERROR(w.Put(key_states_db_, c.key(), EncodeKeyState(st)));
+        resume_key = c.key();
+        resume_value = c.value();
+        ++migrated;
+        ETCDPP_ASSIGN_OR_RETURN(found, c.Next());
+      }
+      done = !found;
+    }
+    if (done) {
+      ETCDPP_RETURN_IF_ERROR(w.Clear(key_db));
+      ETCDPP_RETURN_IF_ERROR(w.Clear(keyrev_db));
+      ETCDPP_RETURN_IF_ERROR(w.Put(meta_db_, kMetaSchemaVersion, EncodeInt64(kSchemaVersion)));
+    }
+    ETCDPP_RETURN_IF_ERROR(w.Commit());
+  }
+  // Emptied in the same transaction as the version change; deleting the names is tidying (a
+  // crash before it leaves two empty sub-databases that nothing opens again).
+  ETCDPP_RETURN_IF_ERROR(env_->DropDbi("keyrev"));
+  ETCDPP_RETURN_IF_ERROR(env_->DropDbi("key"));
+  spdlog::info("mvcc: migrated the store from schema version 1 to {} ({} key states)",
+               kSchemaVersion, migrated);
+  return Status::Ok();
 }
 
 Result<ReadView> Store::Read() const {
@@ -292,15 +353,14 @@ Result<WriteBatch> Store::Write(WriteBatchOptions options) {
 Result<int64_t> ReadView::RangeEach(std::string_view key, std::string_view end,
                                     const RangeOptions& opts, const KvVisitor& visit) const {
   const Store& s = *store_;
-  return RangeEachAt(txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, rev_, compact_rev_,
-                     key, end, opts, visit);
+  return RangeEachAt(txn_, Dbs{s.rev_db_, s.key_states_db_}, rev_, compact_rev_, key, end, opts,
+                     visit);
 }
 
 Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
                                     const RangeOptions& opts) const {
   const Store& s = *store_;
-  return RangeAt(txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, rev_, compact_rev_, key,
-                 end, opts);
+  return RangeAt(txn_, Dbs{s.rev_db_, s.key_states_db_}, rev_, compact_rev_, key, end, opts);
 }
 
 Result<int64_t> ReadView::History(int64_t from_rev, int64_t to_rev, size_t max_events,
@@ -342,7 +402,7 @@ Result<HashResult> ReadView::HashKV(int64_t rev) const {
   out.compact_rev = compact_rev_;
   uLong crc = crc32(0L, Z_NULL, 0);
   ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn_.OpenCursor(store_->rev_db_));
-  ETCDPP_ASSIGN_OR_RETURN(Cursor kr, txn_.OpenCursor(store_->keyrev_db_));
+  ETCDPP_ASSIGN_OR_RETURN(Cursor kr, txn_.OpenCursor(store_->key_states_db_));
   ETCDPP_ASSIGN_OR_RETURN(bool found, c.First());
   while (found) {
     RevisionKey rk = DecodeRevisionKey(c.key());
@@ -352,7 +412,7 @@ Result<HashResult> ReadView::HashKV(int64_t rev) const {
       // Include only the entry compaction keeps: the key's latest at compact_rev, if a put.
       ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv, DecodeKeyValue(c.value()));
       ETCDPP_ASSIGN_OR_RETURN(bool has_key, kr.SeekExact(kv.key));
-      KeyRevEntry latest;
+      KeyState latest;
       bool existed = false;
       if (has_key) {
         ETCDPP_ASSIGN_OR_RETURN(existed, LatestAtOrBefore(kr, compact_rev_, &latest));
@@ -384,16 +444,16 @@ Result<int64_t> TxnWrite::RangeEach(std::string_view key, std::string_view end,
                                     const RangeOptions& opts, const KvVisitor& visit) const {
   const Store& s = *batch_->store_;
   int64_t cur = begin_rev_ + (events_.empty() ? 0 : 1);
-  return RangeEachAt(batch_->txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, cur,
-                     batch_->compact_rev_, key, end, opts, visit);
+  return RangeEachAt(batch_->txn_, Dbs{s.rev_db_, s.key_states_db_}, cur, batch_->compact_rev_, key,
+                     end, opts, visit);
 }
 
 Result<RangeResult> TxnWrite::Range(std::string_view key, std::string_view end,
                                     const RangeOptions& opts) const {
   const Store& s = *batch_->store_;
   int64_t cur = begin_rev_ + (events_.empty() ? 0 : 1);
-  return RangeAt(batch_->txn_, Dbs{s.rev_db_, s.key_db_, s.keyrev_db_, s.meta_db_}, cur,
-                 batch_->compact_rev_, key, end, opts);
+  return RangeAt(batch_->txn_, Dbs{s.rev_db_, s.key_states_db_}, cur, batch_->compact_rev_, key,
+                 end, opts);
 }
 
 Result<std::vector<std::string>> TxnWrite::KeysWithLease(LeaseId lease) const {
@@ -419,15 +479,15 @@ Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, Leas
   kv.lease = lease.value();
   {
     // Views into LMDB pages die with the writes below: decode everything first.
-    ETCDPP_ASSIGN_OR_RETURN(auto old, txn.Get(s.key_db_, key));
-    if (old.has_value()) {
-      KeyState st;
-      if (!DecodeKeyState(*old, &st)) return Corrupt("bad key state of " + std::string(key));
-      kv.create_revision = st.create_revision;
-      kv.version = st.version + 1;
-      ev.prev_lease = LeaseId(st.lease);
+    ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(s.key_states_db_));
+    KeyState old;
+    ETCDPP_ASSIGN_OR_RETURN(bool found, SeekCurrentState(c, key, &old));
+    if (found && !old.tombstone) {
+      kv.create_revision = old.create_revision;
+      kv.version = old.version + 1;
+      ev.prev_lease = LeaseId(old.lease);
       if (batch_->options_.collect_prev_kv) {
-        ETCDPP_ASSIGN_OR_RETURN(KeyValueView prev, ReadRevision(txn, s.rev_db_, st.mod));
+        ETCDPP_ASSIGN_OR_RETURN(KeyValueView prev, ReadRevision(txn, s.rev_db_, old.rev));
         ev.prev_kv = prev.ToOwned();
       }
     }
@@ -436,9 +496,12 @@ Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, Leas
   encoded.clear();
   EncodeKeyValue(kv, &encoded);
   ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), encoded));
-  ETCDPP_RETURN_IF_ERROR(
-      txn.Put(s.key_db_, key, EncodeKeyState({kv.create_revision, rev, kv.version, kv.lease})));
-  ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, false})));
+  KeyState now;
+  now.rev = rev;
+  now.create_revision = kv.create_revision;
+  now.version = kv.version;
+  now.lease = kv.lease;
+  ETCDPP_RETURN_IF_ERROR(txn.Put(s.key_states_db_, key, EncodeKeyState(now)));
   if (ev.prev_lease.value() != kv.lease) {
     if (ev.prev_lease.value() != 0) {
       ETCDPP_RETURN_IF_ERROR(
@@ -459,23 +522,22 @@ Result<DeleteResult> TxnWrite::DeleteRange(std::string_view key, std::string_vie
   KeySpan span = KeySpan::Of(key, end);
   // Collect first: the cursor must not walk pages the deletes below rewrite.
   std::vector<std::pair<std::string, KeyState>> victims;
-  auto add = [&](std::string_view k, std::string_view state) -> Status {
+  {
+    ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(s.key_states_db_));
     KeyState st;
-    if (!DecodeKeyState(state, &st)) return Corrupt("bad key state of " + std::string(k));
-    victims.emplace_back(std::string(k), st);
-    return Status::Ok();
-  };
-  if (span.kind == EndKind::kSingle) {
-    if (!key.empty() && key.size() <= kMaxUserKeyBytes) {
-      ETCDPP_ASSIGN_OR_RETURN(auto state, txn.Get(s.key_db_, key));
-      if (state.has_value()) ETCDPP_RETURN_IF_ERROR(add(key, *state));
-    }
-  } else {
-    ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn.OpenCursor(s.key_db_));
-    ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, key, /*dup_db=*/false));
-    while (found && span.BeforeEnd(c.key())) {
-      ETCDPP_RETURN_IF_ERROR(add(c.key(), c.value()));
-      ETCDPP_ASSIGN_OR_RETURN(found, c.Next());
+    if (span.kind == EndKind::kSingle) {
+      if (!key.empty() && key.size() <= kMaxUserKeyBytes) {
+        ETCDPP_ASSIGN_OR_RETURN(bool found, SeekCurrentState(c, key, &st));
+        if (found && !st.tombstone) victims.emplace_back(std::string(key), st);
+      }
+    } else {
+      ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, key));
+      while (found && span.BeforeEnd(c.key())) {
+        ETCDPP_ASSIGN_OR_RETURN(found, c.LastDup());
+        if (!found || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states LastDup");
+        if (!st.tombstone) victims.emplace_back(std::string(c.key()), st);
+        ETCDPP_ASSIGN_OR_RETURN(found, c.NextKey());
+      }
     }
   }
   for (const auto& [k, st] : victims) ETCDPP_RETURN_IF_ERROR(DeleteKey(k, st));
@@ -495,13 +557,14 @@ Status TxnWrite::DeleteKey(const std::string& key, const KeyState& state) {
   ev.kv.mod_revision = rev.main;
   ev.prev_lease = LeaseId(state.lease);
   if (batch_->options_.collect_prev_kv) {
-    ETCDPP_ASSIGN_OR_RETURN(KeyValueView prev, ReadRevision(txn, s.rev_db_, state.mod));
+    ETCDPP_ASSIGN_OR_RETURN(KeyValueView prev, ReadRevision(txn, s.rev_db_, state.rev));
     ev.prev_kv = prev.ToOwned();
   }
   ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(ev.kv)));
-  ETCDPP_ASSIGN_OR_RETURN(bool existed, txn.Delete(s.key_db_, key));
-  CHECK(existed) << "deleting a key that is not live: " << key;
-  ETCDPP_RETURN_IF_ERROR(txn.Put(s.keyrev_db_, key, EncodeKeyRevEntry({rev, true})));
+  KeyState gone;
+  gone.rev = rev;
+  gone.tombstone = true;
+  ETCDPP_RETURN_IF_ERROR(txn.Put(s.key_states_db_, key, EncodeKeyState(gone)));
   if (state.lease != 0) {
     ETCDPP_RETURN_IF_ERROR(txn.DeleteDup(s.lease_keys_db_, EncodeInt64(state.lease), key).status());
   }
@@ -582,18 +645,18 @@ Result<bool> WriteBatch::CompactStep(size_t max_revisions) {
 }
 
 // Keeps, of `key`'s entries with main ≤ target, only the latest, and that only if it is not a
-// tombstone; deletes the others from keyrev and rev, oldest first, while *work < budget.
+// tombstone; deletes the others from key_states and rev, oldest first, while *work < budget.
 // Returns true iff nothing is left to delete for this key.
 Result<bool> WriteBatch::CompactKey(std::string_view key, int64_t target, size_t budget,
                                     size_t* work) {
-  std::vector<KeyRevEntry> old;
+  std::vector<KeyState> old;
   bool more = false;
   {
-    ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn_.OpenCursor(store_->keyrev_db_));
+    ETCDPP_ASSIGN_OR_RETURN(Cursor c, txn_.OpenCursor(store_->key_states_db_));
     ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekExact(key));
     while (found) {
-      KeyRevEntry e;
-      if (!DecodeKeyRevEntry(c.value(), &e)) return Corrupt("bad keyrev entry");
+      KeyState e;
+      if (!DecodeKeyState(c.value(), &e)) return Corrupt("bad key state of " + std::string(key));
       if (e.rev.main > target) break;
       if (old.size() >= 2 && *work + old.size() > budget) {
         // Over budget (but at least one deletion is made, so steps always progress): this entry
@@ -608,9 +671,9 @@ Result<bool> WriteBatch::CompactKey(std::string_view key, int64_t target, size_t
   }
   if (old.empty()) return !more;
   if (more || !old.back().tombstone) old.pop_back();
-  for (const KeyRevEntry& e : old) {
+  for (const KeyState& e : old) {
     ETCDPP_ASSIGN_OR_RETURN(bool had,
-                            txn_.DeleteDup(store_->keyrev_db_, key, EncodeKeyRevEntry(e)));
+                            txn_.DeleteDup(store_->key_states_db_, key, EncodeKeyState(e)));
     CHECK(had);
     ETCDPP_ASSIGN_OR_RETURN(had, txn_.Delete(store_->rev_db_, EncodeRevisionKey(e.rev)));
     if (!had) return Corrupt("compaction: revision missing from history");

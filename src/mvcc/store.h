@@ -295,9 +295,10 @@ class Store {
   friend class WriteBatch;
   friend class TxnWrite;
   Store(storage::Env* env) : env_(env) {}
+  Status MigrateSchema1();
 
   storage::Env* env_;
-  storage::Dbi rev_db_, key_db_, keyrev_db_, meta_db_, lease_keys_db_;
+  storage::Dbi rev_db_, key_states_db_, meta_db_, lease_keys_db_;
   std::atomic<int64_t> current_rev_{kInitialRevision};
   std::atomic<int64_t> acknowledged_rev_{kInitialRevision};
   std::atomic<int64_t> compact_rev_{kNeverCompacted};

@@ -16,24 +16,27 @@ namespace etcdpp::mvcc::testing {
 
 class TempStore {
  public:
-  explicit TempStore(uint64_t map_size = 256ull << 20) {
+  // Unless `open`, the directory stays empty until Reopen().
+  explicit TempStore(uint64_t map_size = 256ull << 20, bool open = true) {
     // tmpfs when available: commits fsync, and tests must not depend on disk speed.
     std::string base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
     std::string tmpl = base + "/etcdpp_mvcc_XXXXXX";
     CHECK(mkdtemp(tmpl.data()) != nullptr);
     dir_ = tmpl.c_str();
     map_size_ = map_size;
-    Reopen();
+    if (open) Reopen();
   }
   ~TempStore() {
-    store_.reset();
-    env_.reset();
+    Close();
     std::filesystem::remove_all(dir_);
   }
 
-  void Reopen() {
+  void Close() {
     store_.reset();
     env_.reset();
+  }
+  void Reopen() {
+    Close();
     storage::EnvOptions o;
     o.path = dir_ + "/db";
     o.map_size_bytes = map_size_;

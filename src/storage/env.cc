@@ -128,6 +128,29 @@ Result<Dbi> Env::OpenDbi(std::string_view name, DbiKind kind) {
   return dbi;
 }
 
+Status Env::DropDbi(std::string_view name) {
+  CHECK(!options_.read_only);
+  std::unique_lock writer(writer_mu_);
+  std::shared_ptr<Handle> handle = Current();
+  std::lock_guard lock(handle_mu_);
+  if (dbis_.empty() || dbis_.back().name != name) {
+    return FailedPrecondition("storage: sub-database " + std::string(name) +
+                              " is not the last one opened and cannot be dropped");
+  }
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(handle->env, nullptr, 0, &txn);
+  if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_txn_begin for mdb_drop");
+  rc = mdb_drop(txn, dbis_.back().dbi.handle, 1);
+  if (rc != MDB_SUCCESS) {
+    mdb_txn_abort(txn);
+    return FromMdb(rc, "mdb_drop " + std::string(name));
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_txn_commit for mdb_drop " + std::string(name));
+  dbis_.pop_back();
+  return Status::Ok();
+}
+
 Result<Dbi> Env::OpenDbiIn(MDB_env* env, std::string_view name, DbiKind kind) const {
   std::string name_z(name);
   unsigned flags = 0;

@@ -108,6 +108,11 @@ class Env {
   // for the life of the Env. REQUIRES: no write transaction is open on this thread; call during
   // start-up before readers use the handle.
   Result<Dbi> OpenDbi(std::string_view name, DbiKind kind);
+  // Deletes the named sub-database with all its entries; its handle must not be used again.
+  // Only the most recently opened one can be dropped (FailedPrecondition otherwise), so that
+  // the others keep their handles in opening order, which Defragment relies on. For schema
+  // migrations at start-up. REQUIRES: as OpenDbi; not read-only.
+  Status DropDbi(std::string_view name);
 
   // Begins a read-only snapshot transaction. Cheap (a reader-table slot, no lock held against
   // the writer). Fails with kResourceExhausted when max_readers are in use.

@@ -267,6 +267,36 @@ TEST_F(EnvTest, ReadOnlyEnvCannotCreateDatabases) {
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
 }
 
+TEST_F(EnvTest, DropDbiDeletesTheLastOpenedSubDatabaseOnlyAndKeepsOtherHandles) {
+  {
+    auto env = OpenEnv();
+    Dbi kept = *env->OpenDbi("kept", DbiKind::kPlain);
+    Dbi dropped = *env->OpenDbi("dropped", DbiKind::kDupFixed);
+    {
+      auto w = env->BeginWrite();
+      ASSERT_TRUE(w->Put(kept, "a", "1").ok());
+      ASSERT_TRUE(w->Put(dropped, "a", "12345678").ok());
+      ASSERT_TRUE(w->Put(dropped, "a", "23456789").ok());
+      ASSERT_TRUE(w->Commit().ok());
+    }
+    EXPECT_EQ(env->DropDbi("kept").code(), Code::kFailedPrecondition);
+    ASSERT_TRUE(env->DropDbi("dropped").ok());
+    ASSERT_EQ(env->OpenedDbis().size(), 1u);
+    EXPECT_EQ(env->OpenedDbis()[0].name, "kept");
+    // A sub-database opened afterwards, and Defragment, keep every handle working.
+    Dbi later = *env->OpenDbi("later", DbiKind::kPlain);
+    ASSERT_TRUE(env->Defragment().ok());
+    auto w = env->BeginWrite();
+    ASSERT_TRUE(w->Put(later, "b", "2").ok());
+    EXPECT_EQ(**w->Get(kept, "a"), "1");
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  auto env = OpenEnv(64 << 20, /*read_only=*/true);
+  EXPECT_EQ(env->OpenDbi("dropped", DbiKind::kDupFixed).status().code(), Code::kNotFound);
+  EXPECT_TRUE(env->OpenDbi("kept", DbiKind::kPlain).ok());
+  EXPECT_TRUE(env->OpenDbi("later", DbiKind::kPlain).ok());
+}
+
 // Fills `dbi` with `n` keys of 1 kB and deletes all but the last `keep`: most pages become free.
 void FillAndDeleteMost(Env* env, Dbi dbi, int n, int keep) {
   std::string value(1000, 'v');

@@ -111,6 +111,13 @@ Result<bool> WriteTxn::DeleteDup(Dbi dbi, std::string_view key, std::string_view
   return true;
 }
 
+Status WriteTxn::Clear(Dbi dbi) {
+  CHECK(txn_ != nullptr);
+  int rc = mdb_drop(txn_, dbi.handle, 0);
+  if (rc != MDB_SUCCESS) return FromMdb(rc, "mdb_drop");
+  return Status::Ok();
+}
+
 Status WriteTxn::Commit() {
   CHECK(txn_ != nullptr) << "commit of a finished write transaction";
   int rc = mdb_txn_commit(std::exchange(txn_, nullptr));

@@ -120,6 +120,9 @@ class WriteTxn : public Txn {
   // Dup dbis only: deletes one value of `key`. Returns true iff it existed.
   Result<bool> DeleteDup(Dbi dbi, std::string_view key, std::string_view value);
 
+  // Deletes every entry of the sub-database (which stays, empty; see Env::DropDbi).
+  Status Clear(Dbi dbi);
+
   // Makes all writes visible to new readers and durable per the Env's flags (see env.h).
   // The transaction is finished afterwards, whatever the outcome.
   Status Commit();
