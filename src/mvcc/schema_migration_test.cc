@@ -142,6 +142,13 @@ void ExpectSameStores(Store& migrated, Store& reference) {
   EXPECT_EQ(a->HashKV(0)->hash, b->HashKV(0)->hash);
 }
 
+Result<std::unique_ptr<storage::Env>> OpenReadOnly(const std::string& path) {
+  storage::EnvOptions o;
+  o.path = path;
+  o.read_only = true;
+  return storage::Env::Open(o);
+}
+
 TEST(SchemaMigrationTest, MigratedStoreReadsLikeOneWrittenWithTheNewSchema) {
   TempStore reference;
   TempStore migrated(256ull << 20, /*open=*/false);
@@ -216,10 +223,7 @@ TEST(SchemaMigrationTest, LargeStoreMigratesInSeveralTransactionsAndDropsTheOldT
 
   // The old tables are gone from the file.
   migrated.Close();
-  storage::EnvOptions ro;
-  ro.path = path;
-  ro.read_only = true;
-  auto env = storage::Env::Open(ro);
+  auto env = OpenReadOnly(path);
   ASSERT_TRUE(env.ok());
   EXPECT_EQ((*env)->OpenDbi("key", storage::DbiKind::kPlain).status().code(), Code::kNotFound);
   EXPECT_EQ((*env)->OpenDbi("keyrev", storage::DbiKind::kDupFixed).status().code(),
@@ -233,10 +237,7 @@ TEST(SchemaMigrationTest, ReadOnlyOpenOfASchema1StoreExplainsWhatToDo) {
   Schema1Writer old(path);
   old.Put("a", "1");
   old.Finish();
-  storage::EnvOptions ro;
-  ro.path = path;
-  ro.read_only = true;
-  auto env = storage::Env::Open(ro);
+  auto env = OpenReadOnly(path);
   ASSERT_TRUE(env.ok());
   auto store = Store::Open(env->get());
   ASSERT_FALSE(store.ok());
