@@ -22,12 +22,17 @@ inline size_t VarintSize(uint64_t v) {
   return n;
 }
 
+// Appends in one call: a put encodes a dozen varints, and a push_back per byte showed in
+// profiles.
 inline void PutVarint(uint64_t v, std::string* out) {
+  char buf[kMaxVarintBytes];
+  size_t n = 0;
   while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  out->append(buf, n);
 }
 
 // Reads one varint from the front of *in and consumes it. Returns false (leaving *v unset) on

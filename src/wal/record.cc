@@ -13,12 +13,15 @@ namespace {
 constexpr uint64_t kSectorBytes = 512;
 constexpr uint32_t kEntryFixedBytes = 17;  // term, index, type
 
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+// Little-endian, appended in one call (each record has several).
+template <typename T>
+void PutLittleEndian(std::string* out, T v) {
+  char buf[sizeof(T)];
+  for (size_t i = 0; i < sizeof(T); ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  out->append(buf, sizeof(T));
 }
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
+void PutU32(std::string* out, uint32_t v) { PutLittleEndian(out, v); }
+void PutU64(std::string* out, uint64_t v) { PutLittleEndian(out, v); }
 uint32_t GetU32(const char* p) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
