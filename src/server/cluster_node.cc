@@ -367,6 +367,18 @@ bool ClusterNode::HandleReadies() {
     raft::Ready rd = raft_->GetReady();
     if (rd.soft_state) {
       MemberId old_leader(leader_.load());
+      if (rd.soft_state->leader != old_leader) {
+        spdlog::info("raft: member {:x} sees leader {:x} (was {:x})", options_.member_id.value(),
+                     rd.soft_state->leader.value(), old_leader.value());
+        // Proposals forwarded to the old leader may be lost with it; tell their clients now
+        // instead of after the request timeout. The write may still commit (the new leader can
+        // hold it): an error never claims that it did not. Done before the new leader is
+        // published, so that a proposal made by a caller who already saw the change is not
+        // failed as "leader changed" but proposed (or refused for having no leader).
+        if (old_leader != raft::kNoNode) {
+          waiters_.FailAllProposals(api::Err(api::EtcdError::kLeaderChanged));
+        }
+      }
       {
         // Under the lock so that TransferLeadershipIfLeader cannot miss the change.
         std::lock_guard lock(mu_);
@@ -374,16 +386,6 @@ bool ClusterNode::HandleReadies() {
       }
       leader_cv_.notify_all();
       bool leader_now = rd.soft_state->role == raft::StateType::kLeader;
-      if (rd.soft_state->leader != old_leader) {
-        spdlog::info("raft: member {:x} sees leader {:x} (was {:x})", options_.member_id.value(),
-                     rd.soft_state->leader.value(), old_leader.value());
-        // Proposals forwarded to the old leader may be lost with it; tell their clients now
-        // instead of after the request timeout. The write may still commit (the new leader can
-        // hold it): an error never claims that it did not.
-        if (old_leader != raft::kNoNode) {
-          waiters_.FailAllProposals(api::Err(api::EtcdError::kLeaderChanged));
-        }
-      }
       if (leader_now != is_leader_) {
         is_leader_ = leader_now;
         if (options_.on_leadership) options_.on_leadership(leader_now);
