@@ -59,6 +59,12 @@ bool DecodeKeyState(std::string_view b, KeyState* s) {
   return true;
 }
 
+bool DecodeSchema1KeyRevEntry(std::string_view b, KeyState* s) {
+  if (b.size() != kRevisionKeyBytes + 1) return false;
+  *s = KeyState{.rev = DecodeRevisionKey(b), .tombstone = b[kRevisionKeyBytes] != 0};
+  return true;
+}
+
 std::string EncodeInt64(int64_t v) {
   std::string out(8, '\0');
   PutBigEndian(static_cast<uint64_t>(v), out.data());

@@ -115,6 +115,15 @@ FixedBytes<kKeyStateBytes> EncodeKeyState(const KeyState& s);
 // Returns false iff `b` is not a KeyState (wrong size).
 bool DecodeKeyState(std::string_view b, KeyState* s);
 
+// Schema version 1, read only by the migration (Store::MigrateSchema1): `key` (user key → the
+// live state, 40 bytes) and `keyrev` (user key → a DUPFIXED set of 17-byte entries: revision ‖
+// tombstone flag).
+inline constexpr std::string_view kSchema1KeyDbName = "key";
+inline constexpr std::string_view kSchema1KeyRevDbName = "keyrev";
+// Fills the revision and tombstone flag of `s` from a schema-1 `keyrev` entry (the rest of a
+// live state is in its `rev` record). Returns false iff `b` is not such an entry.
+bool DecodeSchema1KeyRevEntry(std::string_view b, KeyState* s);
+
 std::string EncodeInt64(int64_t v);
 bool DecodeInt64(std::string_view b, int64_t* v);
 

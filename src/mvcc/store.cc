@@ -82,15 +82,21 @@ Result<KeyValueView> ReadRevision(const storage::Txn& txn, Dbi rev_db, RevisionK
   return DecodeKeyValue(*v);
 }
 
+// With `c` on any entry of a key, moves it to the key's last (current) state and decodes it.
+Status LastState(Cursor& c, KeyState* st) {
+  ETCDPP_ASSIGN_OR_RETURN(bool found, c.LastDup());
+  if (!found || !DecodeKeyState(c.value(), st)) {
+    return Corrupt("bad last key state of " + std::string(c.key()));
+  }
+  return Status::Ok();
+}
+
 // Positions `c` on `key`'s current (last) state. Returns false if the key has no entry.
 // REQUIRES: key is not empty and at most kMaxUserKeyBytes long.
 Result<bool> SeekCurrentState(Cursor& c, std::string_view key, KeyState* st) {
   ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekExact(key));
   if (!found) return false;
-  ETCDPP_ASSIGN_OR_RETURN(found, c.LastDup());
-  if (!found || !DecodeKeyState(c.value(), st)) {
-    return Corrupt("bad key state of " + std::string(key));
-  }
+  ETCDPP_RETURN_IF_ERROR(LastState(c, st));
   return true;
 }
 
@@ -117,17 +123,14 @@ Result<bool> LatestAtOrBefore(Cursor& c, int64_t rev, KeyState* out) {
   KeyState st;
   if (!DecodeKeyState(c.value(), &st)) return Corrupt("bad key state");
   if (st.rev.main > rev) return false;
-  ETCDPP_ASSIGN_OR_RETURN(bool found, c.LastDup());
-  if (!found || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states LastDup");
+  ETCDPP_RETURN_IF_ERROR(LastState(c, &st));
   if (st.rev.main <= rev) {
     *out = st;
     return true;
   }
   // Some entries are ≤ rev and some are not: seek the first entry > rev, step back one.
   std::string key(c.key());
-  KeyState after;
-  after.rev = {rev + 1, 0};
-  ETCDPP_ASSIGN_OR_RETURN(found, c.SeekDupGE(key, EncodeKeyState(after)));
+  ETCDPP_ASSIGN_OR_RETURN(bool found, c.SeekDupGE(key, EncodeKeyState({.rev = {rev + 1, 0}})));
   if (!found) return Corrupt("key_states SeekDupGE of " + key);
   ETCDPP_ASSIGN_OR_RETURN(found, c.PrevDup());
   if (!found || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states PrevDup of " + key);
@@ -145,10 +148,9 @@ Result<int64_t> RangeStates(const storage::Txn& txn, const Dbs& dbs, const KeySp
   // With `c` on the first entry of a key: counts and visits the key if it exists at `rev`.
   auto visit_key = [&]() -> Status {
     KeyState st;
-    bool existed;
+    bool existed = true;
     if (current) {
-      ETCDPP_ASSIGN_OR_RETURN(existed, c.LastDup());
-      if (!existed || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states LastDup");
+      ETCDPP_RETURN_IF_ERROR(LastState(c, &st));
     } else {
       ETCDPP_ASSIGN_OR_RETURN(existed, LatestAtOrBefore(c, rev, &st));
     }
@@ -249,17 +251,17 @@ Result<std::unique_ptr<Store>> Store::Open(storage::Env* env) {
   return s;
 }
 
-// Schema 1 kept the live state in `key` (user key → 40 bytes) and the history in `keyrev` (user
-// key → revision ‖ tombstone flag, 17 bytes each). Each schema-1 entry becomes a KeyState, its
-// create revision, version and lease read from the KeyValue in `rev`. key_states is filled in
-// transactions of kMigrationBatch entries (one LMDB transaction holds a bounded number of dirty
-// pages), while the schema stays 1; the last transaction empties the old tables and sets
-// version 2. A crash on the way leaves schema 1 and a partial key_states, which the next start
-// empties and fills again.
+// Schema 1 (schema.h) kept the live state in `key` and the history in `keyrev`. Each `keyrev`
+// entry becomes a KeyState, its create revision, version and lease read from the KeyValue in `rev`.
+// key_states is filled in transactions of kMigrationBatch entries (one LMDB transaction holds a
+// bounded number of dirty pages), while the schema stays 1; the last transaction empties the old
+// tables and sets version 2. A crash on the way leaves schema 1 and a partial key_states, which the
+// next start empties and fills again.
 Status Store::MigrateSchema1() {
   constexpr uint64_t kMigrationBatch = 100000;
-  ETCDPP_ASSIGN_OR_RETURN(Dbi key_db, env_->OpenDbi("key", storage::DbiKind::kPlain));
-  ETCDPP_ASSIGN_OR_RETURN(Dbi keyrev_db, env_->OpenDbi("keyrev", storage::DbiKind::kDupFixed));
+  ETCDPP_ASSIGN_OR_RETURN(Dbi key_db, env_->OpenDbi(kSchema1KeyDbName, storage::DbiKind::kPlain));
+  ETCDPP_ASSIGN_OR_RETURN(Dbi keyrev_db,
+                          env_->OpenDbi(kSchema1KeyRevDbName, storage::DbiKind::kDupFixed));
   uint64_t migrated = 0;
   std::string resume_key, resume_value;  // the last entry copied
   bool done = false;
@@ -277,10 +279,10 @@ Status Store::MigrateSchema1() {
         ETCDPP_ASSIGN_OR_RETURN(found, c.Next());
       }
       for (uint64_t n = 0; found && n < kMigrationBatch; ++n) {
-        if (c.value().size() != 17) return Corrupt("bad schema 1 keyrev entry");
         KeyState st;
-        st.rev = DecodeRevisionKey(c.value());
-        st.tombstone = c.value()[16] != 0;
+        if (!DecodeSchema1KeyRevEntry(c.value(), &st)) {
+          return Corrupt("bad schema 1 keyrev entry");
+        }
         if (!st.tombstone) {
           ETCDPP_ASSIGN_OR_RETURN(KeyValueView kv, ReadRevision(w, rev_db_, st.rev));
           st.create_revision = kv.create_revision;
@@ -304,8 +306,8 @@ Status Store::MigrateSchema1() {
   }
   // Emptied in the same transaction as the version change; deleting the names is tidying (a
   // crash before it leaves two empty sub-databases that nothing opens again).
-  ETCDPP_RETURN_IF_ERROR(env_->DropDbi("keyrev"));
-  ETCDPP_RETURN_IF_ERROR(env_->DropDbi("key"));
+  ETCDPP_RETURN_IF_ERROR(env_->DropDbi(kSchema1KeyRevDbName));
+  ETCDPP_RETURN_IF_ERROR(env_->DropDbi(kSchema1KeyDbName));
   spdlog::info("mvcc: migrated the store from schema version 1 to {} ({} key states)",
                kSchemaVersion, migrated);
   return Status::Ok();
@@ -496,12 +498,11 @@ Result<int64_t> TxnWrite::Put(std::string_view key, std::string_view value, Leas
   encoded.clear();
   EncodeKeyValue(kv, &encoded);
   ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), encoded));
-  KeyState now;
-  now.rev = rev;
-  now.create_revision = kv.create_revision;
-  now.version = kv.version;
-  now.lease = kv.lease;
-  ETCDPP_RETURN_IF_ERROR(txn.Put(s.key_states_db_, key, EncodeKeyState(now)));
+  ETCDPP_RETURN_IF_ERROR(txn.Put(s.key_states_db_, key,
+                                 EncodeKeyState({.rev = rev,
+                                                 .create_revision = kv.create_revision,
+                                                 .version = kv.version,
+                                                 .lease = kv.lease})));
   if (ev.prev_lease.value() != kv.lease) {
     if (ev.prev_lease.value() != 0) {
       ETCDPP_RETURN_IF_ERROR(
@@ -533,8 +534,7 @@ Result<DeleteResult> TxnWrite::DeleteRange(std::string_view key, std::string_vie
     } else {
       ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, key));
       while (found && span.BeforeEnd(c.key())) {
-        ETCDPP_ASSIGN_OR_RETURN(found, c.LastDup());
-        if (!found || !DecodeKeyState(c.value(), &st)) return Corrupt("key_states LastDup");
+        ETCDPP_RETURN_IF_ERROR(LastState(c, &st));
         if (!st.tombstone) victims.emplace_back(std::string(c.key()), st);
         ETCDPP_ASSIGN_OR_RETURN(found, c.NextKey());
       }
@@ -561,10 +561,8 @@ Status TxnWrite::DeleteKey(const std::string& key, const KeyState& state) {
     ev.prev_kv = prev.ToOwned();
   }
   ETCDPP_RETURN_IF_ERROR(txn.PutLast(s.rev_db_, EncodeRevisionKey(rev), EncodeKeyValue(ev.kv)));
-  KeyState gone;
-  gone.rev = rev;
-  gone.tombstone = true;
-  ETCDPP_RETURN_IF_ERROR(txn.Put(s.key_states_db_, key, EncodeKeyState(gone)));
+  ETCDPP_RETURN_IF_ERROR(
+      txn.Put(s.key_states_db_, key, EncodeKeyState({.rev = rev, .tombstone = true})));
   if (state.lease != 0) {
     ETCDPP_RETURN_IF_ERROR(txn.DeleteDup(s.lease_keys_db_, EncodeInt64(state.lease), key).status());
   }
