@@ -68,12 +68,13 @@ bool CallState::ReplyUnary(std::string message) {
   return true;
 }
 
-bool CallState::ReplyUnaryFramed(std::vector<std::string> framed) {
+bool CallState::ReplyUnaryFramed(std::vector<std::string> framed,
+                                 std::unique_ptr<http::BodySource> rest) {
   std::lock_guard<std::mutex> lock(mu);
   if (finished) return false;
   finished = true;
   headers_sent = true;
-  writer.SendResponse(200, &kOkHeaders, std::move(framed), &kOkTrailers);
+  writer.SendResponse(200, &kOkHeaders, std::move(framed), &kOkTrailers, std::move(rest));
   return true;
 }
 
@@ -99,9 +100,10 @@ bool UnaryResponder::RunOnLoop(std::function<void()> fn) const {
   return state_ != nullptr && state_->writer.RunOnLoop(std::move(fn));
 }
 
-void UnaryResponder::ReplyFramed(std::vector<std::string> framed) {
+void UnaryResponder::ReplyFramed(std::vector<std::string> framed,
+                                 std::unique_ptr<http::BodySource> rest) {
   if (state_ == nullptr) return;
-  state_->ReplyUnaryFramed(std::move(framed));
+  state_->ReplyUnaryFramed(std::move(framed), std::move(rest));
   state_.reset();
 }
 

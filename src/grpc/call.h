@@ -86,8 +86,11 @@ class UnaryResponder {
   // Like Reply, for a message the caller already framed: the concatenation of `framed` is the
   // 5-byte prefix (MessagePrefix in grpc/framing.h) followed by the serialized message. The
   // buffers are moved to the HTTP/2 stream as they are, so a large response built in place
-  // (base/chunked_buffer.h) is not copied again before it is framed and encrypted.
-  void ReplyFramed(std::vector<std::string> framed);
+  // (base/chunked_buffer.h) is not copied again before it is framed and encrypted. With `rest`,
+  // `framed` is only the message's beginning and `rest` produces the remainder on the loop
+  // thread as the client reads (http::BodySource; an error there resets the stream).
+  void ReplyFramed(std::vector<std::string> framed,
+                   std::unique_ptr<http::BodySource> rest = nullptr);
   // Sends a trailers-only error. REQUIRES: !status.ok() (an OK status replies an empty message).
   void Fail(const Status& status);
   // The call's context; valid while this responder lives. REQUIRES: valid().
@@ -189,7 +192,7 @@ struct CallState {
   bool FinishCall(const Status& status);
   Status SendMessage(std::string message);
   bool ReplyUnary(std::string message);
-  bool ReplyUnaryFramed(std::vector<std::string> framed);
+  bool ReplyUnaryFramed(std::vector<std::string> framed, std::unique_ptr<http::BodySource> rest);
 };
 
 }  // namespace etcdpp::grpc

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -53,6 +54,38 @@ std::string FramedMessage(size_t n) {
   return m;
 }
 
+// What a test body source did, seen from the test thread.
+struct SourceProbe {
+  std::atomic<size_t> produced{0};  // bytes handed to the transport
+  std::atomic<int> pieces{0};
+  std::atomic<bool> destroyed{false};
+};
+
+// Produces FramedMessage(n) from byte `from` on, in pieces of `hint` bytes; fails instead of
+// producing past `fail_at`.
+class MessageSource : public http::BodySource {
+ public:
+  MessageSource(std::shared_ptr<SourceProbe> probe, size_t n, size_t from, size_t fail_at)
+      : probe_(std::move(probe)), message_(FramedMessage(n)), at_(from), fail_at_(fail_at) {}
+  ~MessageSource() override { probe_->destroyed = true; }
+  Status Next(size_t hint, std::vector<std::string>* out) override {
+    if (at_ >= fail_at_) return Internal("the source broke");
+    std::string piece = message_.substr(at_, hint);
+    at_ += piece.size();
+    probe_->produced += piece.size();
+    probe_->pieces++;
+    out->push_back(std::move(piece));
+    return Status::Ok();
+  }
+  bool done() const override { return at_ == message_.size(); }
+
+ private:
+  std::shared_ptr<SourceProbe> probe_;
+  std::string message_;
+  size_t at_;
+  size_t fail_at_;
+};
+
 class GrpcServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(ServerOptions()); }
@@ -84,6 +117,16 @@ class GrpcServerTest : public ::testing::Test {
       out.Append(MessagePrefix(message.size()));
       out.Append(message);
       r.ReplyFramed(std::move(out).Release());
+    });
+    // Replies with FramedMessage(n), its first 1000 bytes framed and the rest from a
+    // MessageSource; the request is "n" or "n fail_at".
+    reg->AddUnary("/t.S/Sourced", [this](CallContext&, std::string req, UnaryResponder r) {
+      size_t n = 0, fail_at = SIZE_MAX;
+      std::sscanf(req.c_str(), "%zu %zu", &n, &fail_at);
+      std::string message = FramedMessage(n);
+      const size_t head = std::min<size_t>(1000, n);
+      std::vector<std::string> framed{MessagePrefix(n), message.substr(0, head)};
+      r.ReplyFramed(std::move(framed), std::make_unique<MessageSource>(source_, n, head, fail_at));
     });
     reg->AddStream("/t.S/Stream", [this](CallContext&, ServerStream s) {
       probe_->stream = s;
@@ -119,6 +162,7 @@ class GrpcServerTest : public ::testing::Test {
   std::atomic<int> parked_count_{0};
   std::thread::id handler_thread_;  // the loop thread that ran the last Park handler; mu_
   std::shared_ptr<StreamProbe> probe_ = std::make_shared<StreamProbe>();
+  std::shared_ptr<SourceProbe> source_ = std::make_shared<SourceProbe>();
 };
 
 TEST_F(GrpcServerTest, UnaryReplyHasHeadersMessageAndTrailers) {
@@ -401,6 +445,53 @@ TEST_F(GrpcServerTest, LargeFramedReplyToAClientThatStopsReading) {
   StreamResult r = c2->Unary("/t.S/Framed", std::to_string(http::kMaxStreamPendingBytes + 7));
   ASSERT_EQ(r.Messages().size(), 1u);
   EXPECT_TRUE(r.Messages()[0] == FramedMessage(http::kMaxStreamPendingBytes + 7));
+}
+
+// A body source is drained into one message and destroyed once done.
+TEST_F(GrpcServerTest, SourcedReplyArrivesAsOneMessage) {
+  auto c = H2TestClient::Connect(port_);
+  for (size_t n : {size_t{0}, size_t{1000}, size_t{1001}, size_t{3 << 20}}) {
+    source_ = std::make_shared<SourceProbe>();  // the handler reads source_ per call
+    StreamResult r = c->Unary("/t.S/Sourced", std::to_string(n));
+    ASSERT_EQ(r.Messages().size(), 1u) << n;
+    EXPECT_TRUE(r.Messages()[0] == FramedMessage(n)) << n;
+    EXPECT_EQ(r.Trailer("grpc-status"), "0");
+    EXPECT_EQ(source_->produced.load(), n - std::min<size_t>(n, 1000));
+    EXPECT_TRUE(source_->destroyed.load());
+  }
+  EXPECT_GT(source_->pieces.load(), 4) << "3 MiB should come in several pieces";
+}
+
+// The source is asked for more only as the client grants flow-control credit, and a client that
+// goes away destroys it (a streamed Range then releases its snapshot).
+TEST_F(GrpcServerTest, SourceIsPacedByTheClientAndDestroyedWhenItResets) {
+  H2TestClient::Options o;
+  o.initial_window = 65535;
+  o.auto_window_update = false;
+  auto c = H2TestClient::Connect(port_, o);
+  int32_t id = c->Start("/t.S/Sourced");
+  c->Send(id, EncodeMessage(std::to_string(64 << 20)), true);
+  ASSERT_TRUE(c->PumpUntil([&] { return c->result(id).data.size() >= 65535; }));
+  EXPECT_EQ(c->result(id).data.size(), 65535u);
+  EXPECT_LE(source_->produced.load(), size_t{1} << 20) << "produced far beyond the window";
+  EXPECT_FALSE(source_->destroyed.load());
+  c->Reset(id);
+  ASSERT_TRUE(c->PumpUntil([&] { return source_->destroyed.load(); }));
+}
+
+// A source that fails mid-body resets the stream (the promised message cannot be completed);
+// the connection keeps serving.
+TEST_F(GrpcServerTest, FailingSourceResetsOnlyItsStream) {
+  auto c = H2TestClient::Connect(port_);
+  int32_t id = c->Start("/t.S/Sourced");
+  c->Send(id, EncodeMessage(std::to_string(2 << 20) + " " + std::to_string(1 << 20)), true);
+  StreamResult& r = c->Wait(id);
+  EXPECT_EQ(r.error_code, static_cast<uint32_t>(NGHTTP2_INTERNAL_ERROR));
+  EXPECT_TRUE(r.trailers.empty());
+  EXPECT_LT(r.data.size(), size_t{2} << 20);
+  EXPECT_TRUE(source_->destroyed.load());
+  EXPECT_TRUE(c->Unary("/t.S/Echo", "still here").Messages() ==
+              std::vector<std::string>{"still here"});
 }
 
 TEST_F(GrpcServerTest, PlainHttpOverHttp2GoesToTheRouter) {

@@ -47,8 +47,12 @@ class TypedResponder {
     raw_.ReplyFramed(std::move(one));
   }
   // Sends a response the caller encoded itself. REQUIRES: the concatenation of `framed` is
-  // MessagePrefix(n) followed by n bytes that parse as Resp (see UnaryResponder::ReplyFramed).
-  void ReplyFramed(std::vector<std::string> framed) { raw_.ReplyFramed(std::move(framed)); }
+  // MessagePrefix(n) followed by n bytes that parse as Resp, the last of them produced by `rest`
+  // if given (see UnaryResponder::ReplyFramed).
+  void ReplyFramed(std::vector<std::string> framed,
+                   std::unique_ptr<http::BodySource> rest = nullptr) {
+    raw_.ReplyFramed(std::move(framed), std::move(rest));
+  }
   // REQUIRES: !status.ok().
   void Fail(const Status& status) { raw_.Fail(status); }
   CallContext& context() const { return raw_.context(); }

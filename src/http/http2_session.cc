@@ -24,6 +24,8 @@ struct Http2Session::Stream {
   std::vector<std::string> out;
   size_t out_front = 0;
   size_t out_front_offset = 0;
+  // Produces the body's remainder once `out` is drained (StreamWriter::SendResponse's `rest`).
+  std::shared_ptr<BodySource> source;
   bool end_requested = false;
   Headers trailers;
   const Headers* constant_trailers = nullptr;  // sent instead of `trailers` when set
@@ -64,6 +66,10 @@ class NvArray {
 
 constexpr uint8_t kCopy = NGHTTP2_NV_FLAG_NONE;
 constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+
+// How much a BodySource is asked for at a time: a few DATA frames' worth, so a streamed body
+// holds little memory and a large one interleaves with the loop's other work.
+constexpr size_t kSourcePieceBytes = 256 * 1024;
 
 class H2Responder : public HttpResponder::Impl {
  public:
@@ -137,14 +143,16 @@ void StreamWriter::Finish(Headers trailers) const {
 }
 
 void StreamWriter::SendResponse(int status, const Headers* headers, std::vector<std::string> data,
-                                const Headers* trailers) const {
+                                const Headers* trailers, std::unique_ptr<BodySource> rest) const {
   if (!shared_ || shared_->closed.load()) return;
   size_t bytes = 0;
   for (const auto& piece : data) bytes += piece.size();
   shared_->pending_bytes.fetch_add(bytes);
-  OnSessionLoop(shared_, [status, headers, data = std::move(data), trailers](Http2Session& s,
-                                                                             int32_t id) mutable {
-    s.WriterRespond(id, status, headers, std::move(data), trailers);
+  // Shared only so that the task stays copyable (std::function); the stream becomes its owner.
+  std::shared_ptr<BodySource> source = std::move(rest);
+  OnSessionLoop(shared_, [status, headers, data = std::move(data), trailers, source](
+                             Http2Session& s, int32_t id) mutable {
+    s.WriterRespond(id, status, headers, std::move(data), trailers, std::move(source));
   });
 }
 
@@ -499,7 +507,29 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
   if (it == self->streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   Stream* s = it->second.get();
   size_t n = 0;
-  while (n < length && s->out_front < s->out.size()) {
+  while (n < length) {
+    if (s->out_front == s->out.size()) {
+      if (s->source == nullptr) break;
+      if (s->source->done()) {
+        s->source.reset();
+        break;
+      }
+      s->out.clear();
+      s->out_front = 0;
+      Status st = s->source->Next(kSourcePieceBytes, &s->out);
+      if (!st.ok()) {
+        // The promised body cannot be completed: nghttp2 resets the stream (INTERNAL_ERROR).
+        spdlog::error("http2 stream {} peer={}: response body failed: {}", stream_id,
+                      self->conn_->info().peer, st.ToString());
+        s->source.reset();
+        s->shared->pending_bytes.fetch_sub(n);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+      }
+      size_t produced = 0;
+      for (const auto& piece : s->out) produced += piece.size();
+      s->shared->pending_bytes.fetch_add(produced);
+      continue;
+    }
     const std::string& front = s->out[s->out_front];
     size_t take = std::min(length - n, front.size() - s->out_front_offset);
     memcpy(buf + n, front.data() + s->out_front_offset, take);
@@ -520,7 +550,8 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
     s->out_front = 0;
   }
   s->shared->pending_bytes.fetch_sub(n);
-  if (s->out.empty() && s->end_requested) {
+  if (s->out.empty() && s->source != nullptr && s->source->done()) s->source.reset();
+  if (s->out.empty() && s->source == nullptr && s->end_requested) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     const Headers& trailers = s->constant_trailers ? *s->constant_trailers : s->trailers;
     if (!trailers.empty()) {
@@ -609,9 +640,14 @@ void Http2Session::WriterFinish(int32_t id, Headers trailers, const Headers* con
 }
 
 void Http2Session::WriterRespond(int32_t id, int status, const Headers* headers,
-                                 std::vector<std::string> data, const Headers* trailers) {
+                                 std::vector<std::string> data, const Headers* trailers,
+                                 std::shared_ptr<BodySource> rest) {
   WriterSendHeaders(id, status, *headers, false, /*constant=*/true);
   for (auto& piece : data) WriterSendData(id, std::move(piece));
+  if (rest != nullptr) {
+    auto it = streams_.find(id);
+    if (it != streams_.end() && !closed_) it->second->source = std::move(rest);
+  }
   WriterFinish(id, Headers(), trailers);
 }
 

@@ -52,7 +52,7 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   void WriterFinish(int32_t id, Headers trailers, const Headers* constant_trailers = nullptr);
   void WriterReset(int32_t id, uint32_t error_code);
   void WriterRespond(int32_t id, int status, const Headers* headers, std::vector<std::string> data,
-                     const Headers* trailers);
+                     const Headers* trailers, std::shared_ptr<BodySource> rest);
 
   size_t open_streams() const { return streams_.size(); }
 

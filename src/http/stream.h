@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "http/types.h"
 #include "net/connection.h"
 #include "net/event_loop.h"
@@ -51,6 +52,19 @@ class StreamHandler {
   virtual void OnReset() = 0;
 };
 
+// Produces the rest of a response body on the loop thread, piece by piece, as HTTP/2 flow
+// control takes the bytes before it: a large Range answer is encoded from its snapshot while the
+// client reads, not built whole first. Destroyed on the loop thread once done, or when the stream
+// closes early (which releases whatever it holds, e.g. a snapshot).
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // Appends the body's next bytes (about `hint` of them, at least one) to *out.
+  // REQUIRES: !done(). An error resets the stream: the body cannot be completed.
+  virtual Status Next(size_t hint, std::vector<std::string>* out) = 0;
+  virtual bool done() const = 0;
+};
+
 class Http2Session;
 
 // Shared between the writer handles and the session's stream record.
@@ -82,8 +96,9 @@ class StreamWriter {
   // client reads it. Accepted whatever kMaxStreamPendingBytes says: it is one response.
   // `headers` and `trailers` are referenced, never copied: they must be constants that outlive
   // every stream (the fixed headers of a successful gRPC call).
+  // With `rest`, the body continues with what `rest` produces once `data` is taken.
   void SendResponse(int status, const Headers* headers, std::vector<std::string> data,
-                    const Headers* trailers) const;
+                    const Headers* trailers, std::unique_ptr<BodySource> rest = nullptr) const;
   // Resets the stream with an HTTP/2 error code (NGHTTP2_CANCEL = 8, INTERNAL_ERROR = 2).
   void Reset(uint32_t error_code) const;
 

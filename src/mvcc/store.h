@@ -66,6 +66,9 @@ struct RangeOptions {
   bool count_only = false;
   // Leave KeyValue::value empty (and skip reading values where the schema allows).
   bool keys_only = false;
+  // Stop at `limit` keys instead of counting the rest: `count` then covers only the keys
+  // visited. For reading a large range in pieces, each piece resuming after the last key.
+  bool stop_at_limit = false;
 };
 
 struct RangeResult {

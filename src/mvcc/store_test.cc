@@ -167,6 +167,40 @@ TEST(StoreTest, RangeVariants) {
   EXPECT_EQ(hist_keys->kvs[0], (KeyValue{"a", "", 2, 2, 1, 0}));
 }
 
+// Reading in pieces: each stops at its limit, counts only what it visited, and the next one
+// resumes after the last key; tombstoned keys (at the current revision and in the past) are
+// skipped without counting towards the limit.
+TEST(StoreTest, StopAtLimitReadsARangeInPieces) {
+  TempStore ts;
+  for (std::string k : {"a", "b", "c", "d", "e", "f", "g"}) ts.Put(k, "v" + k);
+  const int64_t before_delete = ts.store().current_rev();
+  {
+    auto b = ts.store().Write();
+    ASSERT_TRUE(b.ok());
+    auto t = b->BeginTxn();
+    ASSERT_TRUE(t.DeleteRange("c", "e").ok());
+    t.End();
+    ASSERT_TRUE(b->Commit().ok());
+  }
+  const std::string from_key(1, '\0');
+  for (int64_t rev : {int64_t{0}, before_delete}) {
+    std::vector<std::string> seen;
+    std::string next = "a";
+    for (int piece = 0; piece < 10; ++piece) {
+      auto r = ts.Range(next, from_key, {.limit = 2, .rev = rev, .stop_at_limit = true});
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r->count, static_cast<int64_t>(r->kvs.size()));
+      if (r->kvs.empty()) break;
+      for (const auto& kv : r->kvs) seen.push_back(kv.key);
+      next = r->kvs.back().key + '\0';
+    }
+    std::vector<std::string> want =
+        rev == 0 ? std::vector<std::string>{"a", "b", "e", "f", "g"}
+                 : std::vector<std::string>{"a", "b", "c", "d", "e", "f", "g"};
+    EXPECT_EQ(seen, want) << rev;
+  }
+}
+
 TEST(StoreTest, FutureAndCompactedRevisions) {
   TempStore ts;
   for (int i = 0; i < 5; ++i) ts.Put("k", std::to_string(i));  // revisions 2..6

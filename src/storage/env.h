@@ -53,8 +53,10 @@ inline constexpr uint64_t kDefaultMapSizeBytes = 2ull << 30;
 // room without the linear-scan cost LMDB documents for large values.
 inline constexpr unsigned kDefaultMaxDbs = 32;
 // Concurrent read transactions (one reader-table slot each). A reader is held for the duration
-// of one Range/Watch-catch-up; 1024 covers many loop threads with many in-flight reads. Beginning
-// a read beyond the limit fails with kResourceExhausted rather than blocking.
+// of one Range/Watch-catch-up, or, for a Range answer streamed to its client, until the client
+// has read it (at most 256 of those at once, server/api/kv_service.cc); 1024 covers many loop
+// threads with many in-flight reads. Beginning a read beyond the limit fails with
+// kResourceExhausted rather than blocking.
 inline constexpr unsigned kDefaultMaxReaders = 1024;
 
 enum class CommitSync {

@@ -17,7 +17,8 @@
 namespace etcdpp::server {
 
 // Runs `answer(view, responder)` on a fresh snapshot after the read barrier: everything
-// committed applied (linearizable) or everything acknowledged applied (serializable).
+// committed applied (linearizable) or everything acknowledged applied (serializable). `answer`
+// may move the view (mvcc::ReadView&) to keep the snapshot beyond the call.
 template <typename Resp, typename AnswerFn>
 void OnSnapshot(const ApiContext* ctx, bool serializable, grpc::TypedResponder<Resp> responder,
                 AnswerFn answer) {

@@ -27,6 +27,8 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "base/chunked_buffer.h"
@@ -50,6 +52,34 @@ struct ApplierHooks {
   // Returns true iff the lease exists (the lessor's Lookup). Consulted for puts with a
   // non-zero lease. Unset: no lease exists, as in a server where none was granted.
   std::function<bool(LeaseId)> lease_exists;
+};
+
+// What KvApplier::RangeEncoded left out of its buffer: the message's remaining KeyValues, then
+// its closing fields (`more`, `count`), encoded piece by piece while the client reads. A plain
+// value; every Next must be given the snapshot RangeEncoded read.
+class RangeRemainder {
+ public:
+  // Appends the next whole KeyValues, about `hint` bytes of them and at least one, and after the
+  // last of them the closing fields. Internal if the snapshot yields other bytes than it counted
+  // (a snapshot does not change: a bug). REQUIRES: !done().
+  Status Next(const mvcc::ReadView& view, size_t hint, ChunkedBuffer* out);
+  bool done() const { return bytes_left_ == 0; }
+  size_t bytes_left() const { return bytes_left_; }
+
+ private:
+  friend class KvApplier;
+  std::string next_key_;  // the first key not yet encoded
+  std::string range_end_;
+  int64_t rev_ = 0;
+  bool keys_only_ = false;
+  int64_t kvs_left_ = 0;
+  size_t bytes_left_ = 0;  // of the KeyValues left and closing_
+  std::string closing_;
+};
+
+struct EncodedRange {
+  size_t size = 0;                     // of the whole message
+  std::optional<RangeRemainder> rest;  // set iff the buffer holds only the message's beginning
 };
 
 class KvApplier {
@@ -83,12 +113,15 @@ class KvApplier {
   // serialize for Range(view, r) with FillHeader(header) applied (a test holds the two equal).
   // Ranges without sorting or revision filters are encoded straight from the snapshot's cursor,
   // so every value is copied once, into *out; the others go through Range and protobuf.
-  // Returns the number of bytes of the message. A message larger than max_message_bytes is not
-  // stored (*out is left as it was on entry) but its full size is still returned, so the caller
-  // can refuse it as etcd does (grpc::SendTooLarge) without having held it in memory.
-  Result<size_t> RangeEncoded(const mvcc::ReadView& view, const etcdserverpb::RangeRequest& r,
-                              const HeaderFields& header, size_t max_message_bytes,
-                              ChunkedBuffer* out) const;
+  // Returns the message's size in bytes:
+  //  - A message larger than max_message_bytes is not stored (*out is left as it was on entry)
+  //    but its full size is still returned, so the caller can refuse it as etcd does
+  //    (grpc::SendTooLarge) without having held it in memory.
+  //  - Once a streamed range has appended more than buffer_bytes, the KeyValues after it are
+  //    only counted: `rest` then produces them, and the closing fields, from the same snapshot.
+  Result<EncodedRange> RangeEncoded(const mvcc::ReadView& view, const etcdserverpb::RangeRequest& r,
+                                    const HeaderFields& header, size_t max_message_bytes,
+                                    size_t buffer_bytes, ChunkedBuffer* out) const;
   // REQUIRES: IsTxnReadOnly(r) (validate.h).
   Result<etcdserverpb::TxnResponse> ReadOnlyTxn(const mvcc::ReadView& view,
                                                 const etcdserverpb::TxnRequest& r) const;

@@ -2,7 +2,9 @@
 // from the LMDB snapshot into a ChunkedBuffer, for full reads of large ranges (issue 8: a read of
 // 100k x 1 KiB must add at most one response's size to RSS). Building the RangeResponse message
 // first and serializing it afterwards held the data three times (values in the message, the
-// serialized string, the framed copy).
+// serialized string, the framed copy). A large range is not even held once: past a buffer's
+// worth, the first walk only counts (the gRPC length prefix needs the size up front), and
+// RangeRemainder encodes the rest from the same snapshot while the client reads.
 //
 // Wire layout (proto/etcdserverpb/rpc.proto, fields in number order, as protobuf writes them):
 //   1 header  (message, always present: Range always sets it)
@@ -12,6 +14,7 @@
 // and inside KeyValue: 1 key, 2 create_revision, 3 mod_revision, 4 version, 5 value, 6 lease,
 // each omitted when empty/zero. int64 fields are plain varints of the two's complement (a
 // negative value takes 10 bytes), as protobuf encodes int64.
+#include <algorithm>
 #include <string>
 
 #include "base/varint.h"
@@ -68,6 +71,7 @@ class Scratch {
     out->Append(std::string_view(buf_, n_));
     n_ = 0;
   }
+  std::string_view bytes() const { return std::string_view(buf_, n_); }
 
  private:
   // The longest run between flushes: kvs tag + length + key tag + length, or three int64
@@ -114,48 +118,55 @@ bool Streamable(const RangeRequest& r) {
   return !sorted && !filtered;
 }
 
+// The closing fields: `more` (when true) and `count` (when not 0).
+std::string ClosingFields(bool more, int64_t count) {
+  Scratch s;
+  if (more) {
+    s.Byte(kTagMore);
+    s.Varint(1);
+  }
+  if (count != 0) {
+    s.Byte(kTagCount);
+    s.Varint(static_cast<uint64_t>(count));
+  }
+  return std::string(s.bytes());
+}
+
 }  // namespace
 
-Result<size_t> KvApplier::RangeEncoded(const mvcc::ReadView& view, const RangeRequest& r,
-                                       const HeaderFields& header, size_t max_message_bytes,
-                                       ChunkedBuffer* out) const {
+Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const RangeRequest& r,
+                                             const HeaderFields& header, size_t max_message_bytes,
+                                             size_t buffer_bytes, ChunkedBuffer* out) const {
   const size_t start = out->size();
   if (!Streamable(r)) {
     auto resp = Range(view, r);
     if (!resp.ok()) return resp.status();
     FillHeader(header, resp->mutable_header());
-    size_t size = resp->ByteSizeLong();
-    if (size > max_message_bytes) return size;
+    EncodedRange result;
+    result.size = resp->ByteSizeLong();
+    if (result.size > max_message_bytes) return result;
     // Sorted and filtered ranges already hold every KeyValue in memory (they need all of them
     // before answering); one more serialized copy is what the streamed path avoids.
     out->Append(resp->SerializeAsString());
-    return size;
+    return result;
   }
 
   etcdserverpb::ResponseHeader h;
   FillHeader(header, &h);
   h.set_revision(view.rev());
   const std::string header_bytes = h.SerializeAsString();
-  size_t size = 0;
-  bool storing = true;
-  // Appends a piece of `n` bytes by running `append`, unless the message outgrew the limit: from
-  // then on the rest is only counted, and what was stored is dropped.
-  auto emit = [&](size_t n, auto append) {
-    size += n;
-    if (storing && size > max_message_bytes) {
-      storing = false;
-      out->Truncate(start);
-    }
-    if (storing) append();
-  };
-  emit(1 + VarintSize(header_bytes.size()) + header_bytes.size(), [&] {
-    Scratch s;
-    s.Byte(kTagHeader);
-    s.Varint(header_bytes.size());
-    s.FlushTo(out);
-    out->Append(header_bytes);
-  });
+  Scratch s;
+  s.Byte(kTagHeader);
+  s.Varint(header_bytes.size());
+  s.FlushTo(out);
+  out->Append(header_bytes);
 
+  // KeyValues are appended until the buffer holds buffer_bytes (at least one is, so a single-key
+  // range never has a remainder) or the message outgrew max_message_bytes; the rest are counted
+  // into the remainder.
+  const size_t store_limit = std::min(buffer_bytes, max_message_bytes);
+  RangeRemainder rest;
+  bool buffering = true;
   mvcc::RangeOptions opts;
   // One more than asked tells whether there are more (etcd's applier does the same).
   opts.limit = r.limit() > 0 ? r.limit() + 1 : r.limit();
@@ -171,27 +182,79 @@ Result<size_t> KvApplier::RangeEncoded(const mvcc::ReadView& view, const RangeRe
       return;
     }
     ++visited;
-    size_t body = KvBodySize(kv, with_value);
-    emit(1 + VarintSize(body) + body, [&] { AppendKv(kv, with_value, body, out); });
+    const size_t body = KvBodySize(kv, with_value);
+    const size_t n = 1 + VarintSize(body) + body;
+    if (buffering && visited > 1 && out->size() - start >= store_limit) {
+      buffering = false;
+      rest.next_key_ = kv.key;
+    }
+    if (buffering) {
+      AppendKv(kv, with_value, body, out);
+    } else {
+      ++rest.kvs_left_;
+      rest.bytes_left_ += n;
+    }
   });
   if (!count.ok()) {
     out->Truncate(start);
     return api::ToClientStatus(count.status());
   }
-  Scratch tail;
-  size_t tail_bytes = 0;
-  if (more) {
-    tail.Byte(kTagMore);
-    tail.Varint(1);
-    tail_bytes += 2;
+  const std::string closing = ClosingFields(more, *count);
+  EncodedRange result;
+  result.size = out->size() - start + rest.bytes_left_ + closing.size();
+  if (result.size > max_message_bytes) {
+    out->Truncate(start);
+    return result;
   }
-  if (*count != 0) {
-    tail.Byte(kTagCount);
-    tail.Varint(static_cast<uint64_t>(*count));
-    tail_bytes += 1 + VarintSize(static_cast<uint64_t>(*count));
+  if (buffering) {
+    out->Append(closing);
+    return result;
   }
-  emit(tail_bytes, [&] { tail.FlushTo(out); });
-  return size;
+  rest.range_end_ = r.range_end();
+  rest.rev_ = r.revision();
+  rest.keys_only_ = r.keys_only();
+  rest.closing_ = closing;
+  rest.bytes_left_ += closing.size();
+  result.rest = std::move(rest);
+  return result;
+}
+
+Status RangeRemainder::Next(const mvcc::ReadView& view, size_t hint, ChunkedBuffer* out) {
+  CHECK(!done());
+  const size_t kv_bytes_left = bytes_left_ - closing_.size();
+  if (kvs_left_ > 0) {
+    mvcc::RangeOptions opts;
+    const size_t average = std::max<size_t>(1, kv_bytes_left / static_cast<size_t>(kvs_left_));
+    opts.limit = std::clamp<int64_t>(static_cast<int64_t>(hint / average), 1, kvs_left_);
+    opts.stop_at_limit = true;
+    opts.rev = rev_;
+    opts.keys_only = keys_only_;
+    size_t appended = 0;
+    std::string last_key;
+    auto visited = view.RangeEach(next_key_, range_end_, opts, [&](const mvcc::KeyValueView& kv) {
+      const size_t body = KvBodySize(kv, !keys_only_);
+      appended += 1 + VarintSize(body) + body;
+      if (appended <= kv_bytes_left) AppendKv(kv, !keys_only_, body, out);
+      last_key = kv.key;
+    });
+    if (!visited.ok()) return visited.status();
+    if (*visited == 0 || appended > kv_bytes_left) {
+      return Internal("range: the snapshot yields other KeyValues than it counted");
+    }
+    kvs_left_ -= *visited;
+    bytes_left_ -= appended;
+    // The smallest key after last_key: the next piece starts there.
+    next_key_ = std::move(last_key);
+    next_key_.push_back('\0');
+  }
+  if (kvs_left_ == 0) {
+    if (bytes_left_ != closing_.size()) {
+      return Internal("range: the snapshot yields other KeyValues than it counted");
+    }
+    out->Append(closing_);
+    bytes_left_ = 0;
+  }
+  return Status::Ok();
 }
 
 }  // namespace etcdpp::apply

@@ -1,7 +1,8 @@
 // KvApplier::RangeEncoded must produce, byte for byte, what protobuf serializes for the
 // RangeResponse that KvApplier::Range builds (with the same header), for every request shape:
 // the streamed ones (plain, limit, keys_only, count_only, revision) and those that go through the
-// message (sorting, revision filters).
+// message (sorting, revision filters). The streamed ones also in two parts: a buffer of any size,
+// then the remainder in pieces of any size.
 #include <gtest/gtest.h>
 
 #include "mvcc/store_test_util.h"
@@ -49,18 +50,33 @@ class RangeEncodeTest : public ::testing::Test {
     return resp->SerializeAsString();
   }
 
-  // RangeEncoded into a buffer with a small chunk size, so chunk boundaries fall inside fields.
-  std::string Encoded(const RangeRequest& r, size_t* size = nullptr) {
+  // RangeEncoded into a buffer with a small chunk size, so chunk boundaries fall inside fields;
+  // then the remainder, if any, in pieces of about `hint` bytes. Returns the message.
+  std::string Encoded(const RangeRequest& r, size_t buffer_bytes = kNoLimit, size_t hint = 1,
+                      size_t* size = nullptr) {
     auto view = ts_.store().Read();
     CHECK(view.ok());
     ChunkedBuffer out(7);
     out.Append("PREFIX");  // what is already there stays untouched
-    auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, &out);
+    auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, buffer_bytes, &out);
     CHECK(n.ok()) << n.status().ToString();
+    if (buffer_bytes == kNoLimit) {
+      EXPECT_FALSE(n->rest.has_value());
+    }
+    if (n->rest.has_value()) {
+      EXPECT_EQ(n->rest->bytes_left(), n->size - (out.size() - 6));
+      for (int pieces = 0; !n->rest->done(); ++pieces) {
+        CHECK(pieces < 1000) << "the remainder does not end";
+        const size_t before = out.size();
+        Status st = n->rest->Next(*view, hint, &out);
+        CHECK(st.ok()) << st.ToString();
+        EXPECT_GT(out.size(), before);
+      }
+    }
     std::string s = out.ToString();
     EXPECT_EQ(s.substr(0, 6), "PREFIX");
-    EXPECT_EQ(*n, s.size() - 6);
-    if (size != nullptr) *size = *n;
+    EXPECT_EQ(n->size, s.size() - 6);
+    if (size != nullptr) *size = n->size;
     return s.substr(6);
   }
 
@@ -71,12 +87,19 @@ class RangeEncodeTest : public ::testing::Test {
     return r;
   }
 
+  // Whole, and streamed after buffers of 0 to 200 bytes in pieces of 1 byte to everything.
   void ExpectSame(const RangeRequest& r) {
     std::string want = ViaMessage(r);
     std::string got = Encoded(r);
     EXPECT_EQ(got, want) << r.ShortDebugString();
     etcdserverpb::RangeResponse parsed;
     EXPECT_TRUE(parsed.ParseFromString(got));
+    for (size_t buffer : {size_t{0}, size_t{30}, size_t{200}}) {
+      for (size_t hint : {size_t{1}, size_t{100}, kNoLimit}) {
+        EXPECT_EQ(Encoded(r, buffer, hint), want)
+            << r.ShortDebugString() << " buffer " << buffer << " hint " << hint;
+      }
+    }
   }
 
   mvcc::testing::TempStore ts_;
@@ -157,7 +180,7 @@ TEST_F(RangeEncodeTest, ErrorsAreEtcds) {
   ChunkedBuffer out;
   RangeRequest r = Req("a");
   r.set_revision(1000);
-  auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, &out);
+  auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, kNoLimit, &out);
   ASSERT_FALSE(n.ok());
   EXPECT_TRUE(api::Is(n.status(), api::EtcdError::kFutureRev)) << n.status().ToString();
   EXPECT_TRUE(out.empty());
@@ -165,26 +188,29 @@ TEST_F(RangeEncodeTest, ErrorsAreEtcds) {
   auto view2 = ts_.store().Read();
   ASSERT_TRUE(view2.ok());
   r.set_revision(2);
-  n = applier_.RangeEncoded(*view2, r, header_, kNoLimit, &out);
+  n = applier_.RangeEncoded(*view2, r, header_, kNoLimit, kNoLimit, &out);
   ASSERT_FALSE(n.ok());
   EXPECT_TRUE(api::Is(n.status(), api::EtcdError::kCompacted)) << n.status().ToString();
 }
 
 // A message over the limit is not kept, but its full size is reported (for etcd's
-// "trying to send message larger than max (N vs. M)").
+// "trying to send message larger than max (N vs. M)"), whether or not it would have streamed.
 TEST_F(RangeEncodeTest, OverTheLimitReportsTheSizeAndKeepsNothing) {
   RangeRequest all = Req("a", std::string(1, '\0'));
   size_t full = 0;
-  Encoded(all, &full);
-  for (size_t limit : {size_t{0}, size_t{10}, full / 2, full - 1}) {
-    auto view = ts_.store().Read();
-    ASSERT_TRUE(view.ok());
-    ChunkedBuffer out(64);
-    out.Append("keep");
-    auto n = applier_.RangeEncoded(*view, all, header_, limit, &out);
-    ASSERT_TRUE(n.ok());
-    EXPECT_EQ(*n, full);
-    EXPECT_EQ(out.ToString(), "keep") << limit;
+  Encoded(all, kNoLimit, 1, &full);
+  for (size_t buffer : {size_t{0}, size_t{100}, kNoLimit}) {
+    for (size_t limit : {size_t{0}, size_t{10}, full / 2, full - 1}) {
+      auto view = ts_.store().Read();
+      ASSERT_TRUE(view.ok());
+      ChunkedBuffer out(64);
+      out.Append("keep");
+      auto n = applier_.RangeEncoded(*view, all, header_, limit, buffer, &out);
+      ASSERT_TRUE(n.ok());
+      EXPECT_EQ(n->size, full);
+      EXPECT_FALSE(n->rest.has_value());
+      EXPECT_EQ(out.ToString(), "keep") << limit;
+    }
   }
   // The message path (sorted) reports the same way.
   RangeRequest sorted = all;
@@ -192,15 +218,45 @@ TEST_F(RangeEncodeTest, OverTheLimitReportsTheSizeAndKeepsNothing) {
   auto view = ts_.store().Read();
   ASSERT_TRUE(view.ok());
   ChunkedBuffer out;
-  auto n = applier_.RangeEncoded(*view, sorted, header_, 10, &out);
+  auto n = applier_.RangeEncoded(*view, sorted, header_, 10, kNoLimit, &out);
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, full);
+  EXPECT_EQ(n->size, full);
   EXPECT_TRUE(out.empty());
   // At exactly the limit the message is kept.
   ChunkedBuffer exact;
-  n = applier_.RangeEncoded(*view, all, header_, full, &exact);
+  n = applier_.RangeEncoded(*view, all, header_, full, kNoLimit, &exact);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(exact.size(), full);
+}
+
+// A single-key range is never split, however small the buffer: its remainder could not resume
+// after the key. The first KeyValue of any range is always buffered.
+TEST_F(RangeEncodeTest, TheFirstKeyValueIsAlwaysBuffered) {
+  for (const RangeRequest& r : {Req("d"), Req("d", "e")}) {
+    auto view = ts_.store().Read();
+    ASSERT_TRUE(view.ok());
+    ChunkedBuffer out;
+    auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, 0, &out);
+    ASSERT_TRUE(n.ok());
+    EXPECT_FALSE(n->rest.has_value());
+    EXPECT_EQ(out.ToString(), ViaMessage(r));
+  }
+}
+
+// The remainder reads the snapshot it was counted on: writes after it do not change the answer.
+TEST_F(RangeEncodeTest, TheRemainderReadsItsOwnSnapshot) {
+  RangeRequest all = Req("a", std::string(1, '\0'));
+  const std::string want = ViaMessage(all);
+  auto view = ts_.store().Read();
+  ASSERT_TRUE(view.ok());
+  ChunkedBuffer out;
+  auto n = applier_.RangeEncoded(*view, all, header_, kNoLimit, 0, &out);
+  ASSERT_TRUE(n.ok());
+  ASSERT_TRUE(n->rest.has_value());
+  ts_.Put("b2", "inserted");
+  ts_.Put("z", "changed");
+  while (!n->rest->done()) ASSERT_TRUE(n->rest->Next(*view, 10, &out).ok());
+  EXPECT_EQ(out.ToString(), want);
 }
 
 }  // namespace
