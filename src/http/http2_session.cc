@@ -54,6 +54,9 @@ class NvArray {
       inline_[size_++] = nv;
     }
   }
+  void AddAll(const Headers& headers, uint8_t flags) {
+    for (const auto& h : headers) Add(MakeNv(h.name, h.value, flags));
+  }
   const nghttp2_nv* data() const { return heap_.capacity() > 0 ? heap_.data() : inline_; }
   size_t size() const { return heap_.capacity() > 0 ? heap_.size() : size_; }
 
@@ -557,7 +560,7 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
     if (!trailers.empty()) {
       const uint8_t flags = s->constant_trailers ? kNoCopy : kCopy;
       NvArray nva(trailers.size());
-      for (const auto& h : trailers) nva.Add(MakeNv(h.name, h.value, flags));
+      nva.AddAll(trailers, flags);
       // Trailers must be submitted from inside this callback (GRPC-NOTES §1).
       int rv = nghttp2_submit_trailer(session, stream_id, nva.data(), nva.size());
       if (rv == 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -571,11 +574,24 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
   return static_cast<ssize_t>(n);
 }
 
+Http2Session::Stream* Http2Session::WritableStream(int32_t id) {
+  if (closed_) return nullptr;
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void Http2Session::ResumeData(Stream* s) {
+  if (s->data_deferred) {
+    s->data_deferred = false;
+    nghttp2_session_resume_data(session_, s->id);
+  }
+  Kick();
+}
+
 void Http2Session::WriterSendHeaders(int32_t id, int status, const Headers& headers,
                                      bool end_stream, bool constant) {
-  auto it = streams_.find(id);
-  if (it == streams_.end() || closed_) return;
-  Stream* s = it->second.get();
+  Stream* s = WritableStream(id);
+  if (s == nullptr) return;
   if (s->response_started) {
     spdlog::error("http2 stream {}: response headers sent twice (bug in caller)", id);
     return;
@@ -586,7 +602,7 @@ void Http2Session::WriterSendHeaders(int32_t id, int status, const Headers& head
   NvArray nva(headers.size() + 1);
   nva.Add(MakeNv(kStatus, status_str, NGHTTP2_NV_FLAG_NO_COPY_NAME));
   const uint8_t flags = constant ? kNoCopy : kCopy;
-  for (const auto& h : headers) nva.Add(MakeNv(h.name, h.value, flags));
+  nva.AddAll(headers, flags);
   int rv;
   if (end_stream) {
     s->end_requested = true;
@@ -604,25 +620,19 @@ void Http2Session::WriterSendHeaders(int32_t id, int status, const Headers& head
 }
 
 void Http2Session::WriterSendData(int32_t id, std::string data) {
-  auto it = streams_.find(id);
-  if (it == streams_.end() || closed_) return;
-  Stream* s = it->second.get();
+  Stream* s = WritableStream(id);
+  if (s == nullptr) return;
   if (s->end_requested) {
     s->shared->pending_bytes.fetch_sub(data.size());
     return;
   }
   s->out.push_back(std::move(data));
-  if (s->data_deferred) {
-    s->data_deferred = false;
-    nghttp2_session_resume_data(session_, id);
-  }
-  Kick();
+  ResumeData(s);
 }
 
 void Http2Session::WriterFinish(int32_t id, Headers trailers, const Headers* constant_trailers) {
-  auto it = streams_.find(id);
-  if (it == streams_.end() || closed_) return;
-  Stream* s = it->second.get();
+  Stream* s = WritableStream(id);
+  if (s == nullptr) return;
   if (s->end_requested) return;
   if (!s->response_started) {
     spdlog::error("http2 stream {}: finished before headers (bug in caller)", id);
@@ -632,11 +642,7 @@ void Http2Session::WriterFinish(int32_t id, Headers trailers, const Headers* con
   s->end_requested = true;
   s->trailers = std::move(trailers);
   s->constant_trailers = constant_trailers;
-  if (s->data_deferred) {
-    s->data_deferred = false;
-    nghttp2_session_resume_data(session_, id);
-  }
-  Kick();
+  ResumeData(s);
 }
 
 void Http2Session::WriterRespond(int32_t id, int status, const Headers* headers,
@@ -644,17 +650,15 @@ void Http2Session::WriterRespond(int32_t id, int status, const Headers* headers,
                                  std::shared_ptr<BodySource> rest) {
   WriterSendHeaders(id, status, *headers, false, /*constant=*/true);
   for (auto& piece : data) WriterSendData(id, std::move(piece));
-  if (rest != nullptr) {
-    auto it = streams_.find(id);
-    if (it != streams_.end() && !closed_) it->second->source = std::move(rest);
-  }
+  Stream* s = WritableStream(id);
+  if (s != nullptr) s->source = std::move(rest);
   WriterFinish(id, Headers(), trailers);
 }
 
 void Http2Session::WriterReset(int32_t id, uint32_t error_code) {
-  auto it = streams_.find(id);
-  if (it == streams_.end() || closed_) return;
-  it->second->end_requested = true;  // we end it: the handler needs no OnReset
+  Stream* s = WritableStream(id);
+  if (s == nullptr) return;
+  s->end_requested = true;  // we end it: the handler needs no OnReset
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error_code);
   Kick();
 }

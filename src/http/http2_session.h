@@ -68,6 +68,10 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   void RunHttpHandler(Stream* s);
   // Returns up to `bytes` of the stream's held DATA to the client as window credit.
   void Release(Stream* s, size_t bytes);
+  // The open stream a Writer* operation is for; nullptr once it closed or the session did.
+  Stream* WritableStream(int32_t id);
+  // The stream has DATA or its end to send again: wakes its data callback if it deferred.
+  void ResumeData(Stream* s);
 
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
