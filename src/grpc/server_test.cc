@@ -147,6 +147,14 @@ class GrpcServerTest : public ::testing::Test {
     port_ = server_->bound()[0].port;
   }
 
+  // A client with a 65535-byte window that it never refills: the server may send it no more.
+  std::unique_ptr<H2TestClient> ConnectWithoutWindowUpdates() {
+    H2TestClient::Options o;
+    o.initial_window = 65535;
+    o.auto_window_update = false;
+    return H2TestClient::Connect(port_, o);
+  }
+
   void TearDown() override {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -373,10 +381,7 @@ TEST_F(GrpcServerTest, BidiMessagesHalfCloseAndServerSendsFromAnotherThread) {
 }
 
 TEST_F(GrpcServerTest, ClientThatNeverReadsHitsTheSendBound) {
-  H2TestClient::Options o;
-  o.initial_window = 65535;
-  o.auto_window_update = false;
-  auto c = H2TestClient::Connect(port_, o);
+  auto c = ConnectWithoutWindowUpdates();
   int32_t id = c->Start("/t.S/Stream");
   c->Send(id, EncodeMessage("go"), false);
   ASSERT_TRUE(c->PumpUntil([&] { return probe_->started.load(); }));
@@ -432,10 +437,7 @@ TEST_F(GrpcServerTest, FramedReplyInChunksArrivesAsOneMessage) {
 // and flow control paces it: a client that stops granting credit gets no more than its window,
 // and resetting the stream ends the call with the connection still usable.
 TEST_F(GrpcServerTest, LargeFramedReplyToAClientThatStopsReading) {
-  H2TestClient::Options o;
-  o.initial_window = 65535;
-  o.auto_window_update = false;
-  auto c = H2TestClient::Connect(port_, o);
+  auto c = ConnectWithoutWindowUpdates();
   int32_t id = c->Start("/t.S/Framed");
   c->Send(id, EncodeMessage(std::to_string(http::kMaxStreamPendingBytes + (1 << 20))), true);
   ASSERT_TRUE(c->PumpUntil([&] { return c->result(id).data.size() >= 65535; }));
@@ -465,10 +467,7 @@ TEST_F(GrpcServerTest, SourcedReplyArrivesAsOneMessage) {
 // The source is asked for more only as the client grants flow-control credit, and a client that
 // goes away destroys it (a streamed Range then releases its snapshot).
 TEST_F(GrpcServerTest, SourceIsPacedByTheClientAndDestroyedWhenItResets) {
-  H2TestClient::Options o;
-  o.initial_window = 65535;
-  o.auto_window_update = false;
-  auto c = H2TestClient::Connect(port_, o);
+  auto c = ConnectWithoutWindowUpdates();
   int32_t id = c->Start("/t.S/Sourced");
   c->Send(id, EncodeMessage(std::to_string(64 << 20)), true);
   ASSERT_TRUE(c->PumpUntil([&] { return c->result(id).data.size() >= 65535; }));

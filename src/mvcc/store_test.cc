@@ -174,14 +174,7 @@ TEST(StoreTest, StopAtLimitReadsARangeInPieces) {
   TempStore ts;
   for (std::string k : {"a", "b", "c", "d", "e", "f", "g"}) ts.Put(k, "v" + k);
   const int64_t before_delete = ts.store().current_rev();
-  {
-    auto b = ts.store().Write();
-    ASSERT_TRUE(b.ok());
-    auto t = b->BeginTxn();
-    ASSERT_TRUE(t.DeleteRange("c", "e").ok());
-    t.End();
-    ASSERT_TRUE(b->Commit().ok());
-  }
+  ts.Delete("c", "e");
   const std::string from_key(1, '\0');
   for (int64_t rev : {int64_t{0}, before_delete}) {
     std::vector<std::string> seen;

@@ -28,14 +28,7 @@ class RangeEncodeTest : public ::testing::Test {
     ts_.Put("c", "three-again", 0);  // version 2, lease dropped
     ts_.Put("d", std::string(70000, 'x'));
     ts_.Put("e", "gone");
-    {
-      auto b = ts_.store().Write();
-      CHECK(b.ok());
-      auto t = b->BeginTxn();
-      CHECK(t.DeleteRange("e", "").ok());
-      t.End();
-      CHECK(b->Commit().ok());
-    }
+    ts_.Delete("e");
     ts_.Put(std::string("f\0g", 3), "binary\xff\x00value");
     ts_.Put("z", "last", -5);  // a negative lease encodes as a 10-byte varint
   }
@@ -236,7 +229,7 @@ TEST_F(RangeEncodeTest, TheFirstKeyValueIsAlwaysBuffered) {
     auto view = ts_.store().Read();
     ASSERT_TRUE(view.ok());
     ChunkedBuffer out;
-    auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, 0, &out);
+    auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, /*buffer_bytes=*/0, &out);
     ASSERT_TRUE(n.ok());
     EXPECT_FALSE(n->rest.has_value());
     EXPECT_EQ(out.ToString(), ViaMessage(r));
@@ -250,7 +243,7 @@ TEST_F(RangeEncodeTest, TheRemainderReadsItsOwnSnapshot) {
   auto view = ts_.store().Read();
   ASSERT_TRUE(view.ok());
   ChunkedBuffer out;
-  auto n = applier_.RangeEncoded(*view, all, header_, kNoLimit, 0, &out);
+  auto n = applier_.RangeEncoded(*view, all, header_, kNoLimit, /*buffer_bytes=*/0, &out);
   ASSERT_TRUE(n.ok());
   ASSERT_TRUE(n->rest.has_value());
   ts_.Put("b2", "inserted");
