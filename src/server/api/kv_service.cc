@@ -11,6 +11,7 @@
 #include "grpc/typed.h"
 #include "server/api/errors.h"
 #include "server/api/propose.h"
+#include "server/api/range_body.h"
 #include "server/api/read_barrier.h"
 #include "server/apply/validate.h"
 
@@ -45,52 +46,9 @@ void ServeRead(const ApiContext* ctx, bool serializable, grpc::TypedResponder<Re
              });
 }
 
-// A slot among the kMaxStreamedRanges answers that may stream at once, server-wide: each holds
-// an LMDB reader slot until its client has read it, so slow readers must not take them all
-// (storage::kDefaultMaxReaders). Without a slot a large answer is built whole instead.
-class StreamingSlot {
- public:
-  static constexpr int kMaxStreamedRanges = 256;
-  StreamingSlot() : held_(in_use_.fetch_add(1) < kMaxStreamedRanges) {
-    if (!held_) in_use_.fetch_sub(1);
-  }
-  StreamingSlot(StreamingSlot&& o) noexcept : held_(std::exchange(o.held_, false)) {}
-  StreamingSlot(const StreamingSlot&) = delete;
-  ~StreamingSlot() {
-    if (held_) in_use_.fetch_sub(1);
-  }
-  bool held() const { return held_; }
-
- private:
-  static inline std::atomic<int> in_use_{0};
-  bool held_;
-};
-
 // The part of a Range answer built before it is sent: a smaller answer is built whole in one
 // walk; a larger one is streamed, its rest encoded by a second walk while the client reads.
 constexpr size_t kRangeBufferBytes = 1 << 20;
-
-// A streamed Range answer's remainder, encoded from the snapshot it owns. The transport destroys
-// it, releasing the snapshot, once the client has read everything or went away
-// (docs/operations.md, "Large reads").
-class RangeBody : public http::BodySource {
- public:
-  RangeBody(mvcc::ReadView view, apply::RangeRemainder rest, StreamingSlot slot)
-      : view_(std::move(view)), rest_(std::move(rest)), slot_(std::move(slot)) {}
-
-  Status Next(size_t hint, std::vector<std::string>* out) override {
-    ChunkedBuffer piece;
-    ETCDPP_RETURN_IF_ERROR(rest_.Next(view_, hint, &piece));
-    for (auto& chunk : std::move(piece).Release()) out->push_back(std::move(chunk));
-    return Status::Ok();
-  }
-  bool done() const override { return rest_.done(); }
-
- private:
-  mvcc::ReadView view_;
-  apply::RangeRemainder rest_;
-  StreamingSlot slot_;
-};
 
 // Range answers with bytes the applier encodes from the snapshot straight into the buffers the
 // transport sends (KvApplier::RangeEncoded): a 100 MB response is never held whole. `view` is
@@ -108,7 +66,8 @@ void ReplyRange(const ApiContext* ctx, const apply::KvApplier* applier, const Ra
   out.Overwrite(0, grpc::MessagePrefix(encoded->size));
   std::unique_ptr<RangeBody> body;
   if (encoded->rest.has_value()) {
-    body = std::make_unique<RangeBody>(std::move(view), std::move(*encoded->rest), std::move(slot));
+    body = RangeBody::Start(net::EventLoop::Current(), std::move(view), std::move(*encoded->rest),
+                            std::move(slot));
   }
   r.ReplyFramed(std::move(out).Release(), std::move(body));
 }
