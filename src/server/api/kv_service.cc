@@ -58,16 +58,19 @@ void ReplyRange(const ApiContext* ctx, const apply::KvApplier* applier, const Ra
   apply::HeaderFields h{ctx->node->cluster_id(), ctx->node->member_id(), ctx->node->term()};
   ChunkedBuffer out;
   out.Append(grpc::MessagePrefix(0));  // the length is written once known
+  // Streamed answers belong to the call's loop (OnSnapshot answers there); anywhere else the
+  // answer is built whole.
+  net::EventLoop* loop = net::EventLoop::Current();
   StreamingSlot slot;
+  const bool stream = slot.held() && loop != nullptr;
   auto encoded = applier->RangeEncoded(view, req, h, grpc::kMaxSendMessageBytes,
-                                       slot.held() ? kRangeBufferBytes : SIZE_MAX, &out);
+                                       stream ? kRangeBufferBytes : SIZE_MAX, &out);
   if (!encoded.ok()) return r.Fail(api::ToClientStatus(encoded.status()));
   if (encoded->size > grpc::kMaxSendMessageBytes) return r.Fail(grpc::SendTooLarge(encoded->size));
   out.Overwrite(0, grpc::MessagePrefix(encoded->size));
   std::unique_ptr<RangeBody> body;
   if (encoded->rest.has_value()) {
-    body = RangeBody::Start(net::EventLoop::Current(), std::move(view), std::move(*encoded->rest),
-                            std::move(slot));
+    body = RangeBody::Start(loop, std::move(view), std::move(*encoded->rest), std::move(slot));
   }
   r.ReplyFramed(std::move(out).Release(), std::move(body));
 }

@@ -6,8 +6,8 @@
 // the barrier is passed later.
 #pragma once
 
-#include <atomic>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "grpc/typed.h"
@@ -36,20 +36,22 @@ void OnSnapshot(const ApiContext* ctx, bool serializable, grpc::TypedResponder<R
   }
   struct Waiting {
     grpc::TypedResponder<Resp> responder;
-    // True while the barrier may still answer on this (loop) thread. Later the answer comes
-    // from the apply or raft thread, which must not spend its time reading and encoding (a
-    // large range would hold up every write or heartbeat behind it): the read moves to the
-    // call's loop thread.
-    std::atomic<bool> on_caller_thread{true};
   };
   auto waiting = std::make_shared<Waiting>();
   waiting->responder = std::move(responder);
-  auto on_barrier = [waiting, run = std::move(run)](Status s) mutable {
+  // The barrier answers on this (the call's loop) thread when it is passed at once, else on
+  // the apply or raft thread, which must not spend its time reading and encoding (a large range
+  // would hold up every write or heartbeat behind it; a streamed answer must belong to the
+  // call's loop): the read then moves to the call's loop thread. Decided by thread, not by
+  // whether this function has returned yet: the barrier may pass on another thread before it
+  // has.
+  const std::thread::id caller = std::this_thread::get_id();
+  auto on_barrier = [waiting, caller, run = std::move(run)](Status s) mutable {
     if (!s.ok()) {
       waiting->responder.Fail(api::ToClientStatus(s));
       return;
     }
-    if (waiting->on_caller_thread.load(std::memory_order_acquire)) {
+    if (std::this_thread::get_id() == caller) {
       run(waiting->responder);
       return;
     }
@@ -63,7 +65,6 @@ void OnSnapshot(const ApiContext* ctx, bool serializable, grpc::TypedResponder<R
   } else {
     ctx->node->ReadIndex(std::move(on_barrier));
   }
-  waiting->on_caller_thread.store(false, std::memory_order_release);
 }
 
 }  // namespace etcdpp::server
