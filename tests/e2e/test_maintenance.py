@@ -139,6 +139,72 @@ class MaintenanceTest(harness.ServerTestCase):
         watcher.join(timeout=10)
         self.assertEqual(sorted(seen), sorted(acked), "every acknowledged put reached the watch")
 
+    def test_streamed_reads_are_whole_snapshots_under_writes_compaction_and_defrag(self):
+        """Answers over 1 MiB are streamed from their snapshot while the client reads. Several
+        such reads at once, racing writes, compactions and defragmentations, must each return
+        exactly the state at their header's revision."""
+        port = self.server.client_port
+        client = etcd3.client(host="127.0.0.1", port=port, timeout=30)
+        keys = ["/big/%04d" % i for i in range(1200)]  # ~2.5 MiB per answer
+        history = {k: [] for k in keys}  # key -> [(mod_revision, value)], in revision order
+        for k in keys:
+            value = ("load-%s-" % k).ljust(2048, "x")
+            history[k].append((client.put(k, value).header.revision, value))
+        stop = threading.Event()
+        answers, errors = [], []
+
+        def writer():
+            c = etcd3.client(host="127.0.0.1", port=port, timeout=30)
+            for n in range(100000):  # bounded
+                if stop.is_set():
+                    return
+                k = keys[(n * 7919) % len(keys)]
+                value = ("w%d-" % n).ljust(2048, "y")
+                try:
+                    history[k].append((c.put(k, value).header.revision, value))
+                except Exception as e:  # noqa: BLE001 - any failure is a test failure
+                    errors.append("put %s: %r" % (k, e))
+                    return
+
+        def reader():
+            c = etcd3.client(host="127.0.0.1", port=port, timeout=30)
+            for _ in range(1000):  # bounded
+                if stop.is_set():
+                    return
+                try:
+                    r = c.get_prefix_response("/big/")
+                except Exception as e:  # noqa: BLE001
+                    errors.append("range: %r" % (e,))
+                    return
+                answers.append((r.header.revision, r.count,
+                                [(kv.key.decode(), kv.mod_revision, kv.value.decode())
+                                 for kv in r.kvs]))
+
+        threads = [threading.Thread(target=writer)]
+        threads += [threading.Thread(target=reader) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(3):
+                time.sleep(0.5)
+                client.compact(client.put("/marker", "m").header.revision)
+                self.server.etcdctl("defrag", timeout=60)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertGreater(len(answers), 3)
+        for rev, count, kvs in answers:
+            want = []
+            for k in keys:
+                latest = [(r, v) for r, v in history[k] if r <= rev][-1]
+                want.append((k, latest[0], latest[1]))
+            self.assertEqual(count, len(keys))
+            self.assertEqual(kvs, want, "the answer at revision %d is not that revision's state"
+                             % rev)
+
     def test_kill9_at_any_moment_of_a_defrag_leaves_a_valid_database(self):
         client = etcd3.client(host="127.0.0.1", port=self.server.client_port, timeout=10)
         for batch in range(30):  # 3000 keys of 2 KiB, 100 per txn
