@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "fuzz/transport_harness.h"
+#include "grpc/framing.h"
 #include "grpc/server.h"
 #include "http/server_protocol.h"
 
@@ -22,12 +23,43 @@ class Echo : public StreamHandler {
   ServerStream s_;
 };
 
+// The rest of a reply produced on demand, 1000 bytes at a time whatever the hint; with
+// `fail_after_first`, the second piece fails (the stream is then reset).
+class RepeatSource : public etcdpp::http::BodySource {
+ public:
+  RepeatSource(std::string rest, bool fail_after_first)
+      : rest_(std::move(rest)), fail_after_first_(fail_after_first) {}
+  etcdpp::Status Next(size_t, std::vector<std::string>* out) override {
+    if (fail_after_first_ && at_ > 0) return etcdpp::Internal("the source broke");
+    out->push_back(rest_.substr(at_, 1000));
+    at_ += out->back().size();
+    return etcdpp::Status::Ok();
+  }
+  bool done() const override { return at_ == rest_.size(); }
+
+ private:
+  std::string rest_;
+  bool fail_after_first_;
+  size_t at_ = 0;
+};
+
 std::shared_ptr<Registry> MakeRegistry() {
   auto reg = std::make_shared<Registry>();
   reg->AddUnary("/f.S/Echo",
                 [](CallContext&, std::string req, UnaryResponder r) { r.Reply(std::move(req)); });
   reg->AddUnary("/f.S/Fail", [](CallContext&, std::string, UnaryResponder r) {
     r.Fail(etcdpp::Status(Code::kNotFound, "nope \xff%"));
+  });
+  // Replies with the request repeated 100 times, all but its first byte from a RepeatSource (a
+  // streamed Range answer's shape); a request starting with 'F' makes the source fail.
+  reg->AddUnary("/f.S/Sourced", [](CallContext&, std::string req, UnaryResponder r) {
+    std::string message;
+    for (int i = 0; i < 100; ++i) message += req;
+    if (message.empty()) return r.Reply("");
+    const bool fail = req[0] == 'F';
+    std::vector<std::string> head{etcdpp::grpc::MessagePrefix(message.size()),
+                                  message.substr(0, 1)};
+    r.ReplyFramed(std::move(head), std::make_unique<RepeatSource>(message.substr(1), fail));
   });
   reg->AddStream("/f.S/Bidi",
                  [](CallContext&, ServerStream s) { return std::make_unique<Echo>(std::move(s)); });

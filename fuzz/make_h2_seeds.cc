@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
        Generate({{"/f.S/Echo", {{"grpc-encoding", "gzip"}}, Frame("notgzip", true)}}, false)},
       {"toolarge", Generate({{"/f.S/Echo", {}, Frame(std::string(5000, 'x'))}}, false)},
       {"rst", Generate({{"/f.S/Bidi", {}, Frame("q"), false, true}}, false)},
+      {"sourced", Generate({{"/f.S/Sourced", {}, Frame("sourced body")}}, false)},
+      {"sourced-fail", Generate({{"/f.S/Sourced", {}, Frame("F")}}, false)},
       {"health", Generate({{"/health", {}, "", true, false, "GET"}}, true)},
       {"many", Generate({{"/f.S/Echo", {}, Frame("1")},
                          {"/f.S/Bidi", {{"grpc-timeout", "1n"}}, Frame("2")},
