@@ -235,11 +235,19 @@ void Connection::RequestFlush() {
 
 void Connection::Flush() {
   if (fd_ < 0 || protocol_ == nullptr) return;
+  size_t produced = 0;
   for (;;) {
     size_t pending = out_.size() - out_offset_;
     if (pending < kMaxPendingOutputBytes) {
+      if (produced >= kMaxWritePerTurn) {
+        // A turn's worth went out (a large answer to a fast reader): the loop's other
+        // connections come first. The socket is writable, so EPOLLOUT is back next turn.
+        want_write_ = true;
+        break;
+      }
       size_t before = out_.size();
       protocol_->ProduceOutput(&out_, kMaxPendingOutputBytes - pending);
+      produced += out_.size() - before;
       if (out_.size() == before && pending == 0) break;
     } else if (pending == 0) {
       break;

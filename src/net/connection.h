@@ -29,6 +29,9 @@ namespace etcdpp::net {
 constexpr size_t kMaxPendingOutputBytes = 256 * 1024;
 // Bytes read per readiness event before yielding to other connections (fairness).
 constexpr size_t kMaxReadPerEvent = 1024 * 1024;
+// Bytes produced and written per flush before yielding to other connections (fairness): a
+// 100 MB answer to a fast reader would otherwise hold the loop until it is all out.
+constexpr size_t kMaxWritePerTurn = 256 * 1024;
 
 struct ConnectionInfo {
   std::string peer;   // "127.0.0.1:34567", "[::1]:34567", "unix:/path"
