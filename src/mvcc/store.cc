@@ -168,9 +168,11 @@ Result<int64_t> RangeStates(const storage::Txn& txn, const Dbs& dbs, const KeySp
     return count;
   }
   const bool stop_at_limit = opts.stop_at_limit && opts.limit > 0;
+  int64_t walked = 0;
   ETCDPP_ASSIGN_OR_RETURN(bool found, SeekFirstKey(c, span.key));
   while (found && span.BeforeEnd(c.key())) {
     if (stop_at_limit && count == opts.limit) break;
+    if (opts.walk_budget > 0 && ++walked > opts.walk_budget) return ErrWalkBudget();
     ETCDPP_RETURN_IF_ERROR(visit_key());
     ETCDPP_ASSIGN_OR_RETURN(found, c.NextKey());
   }

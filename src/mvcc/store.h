@@ -69,6 +69,9 @@ struct RangeOptions {
   // Stop at `limit` keys instead of counting the rest: `count` then covers only the keys
   // visited. For reading a large range in pieces, each piece resuming after the last key.
   bool stop_at_limit = false;
+  // > 0: fail with ErrWalkBudget once more keys than this were walked (counted or not, deleted
+  // ones too), so that a thread which must stay responsive can hand a large range elsewhere.
+  int64_t walk_budget = 0;
 };
 
 struct RangeResult {

@@ -194,6 +194,21 @@ TEST(StoreTest, StopAtLimitReadsARangeInPieces) {
   }
 }
 
+// The budget counts every key walked, counted or not and deleted or not, and is all or nothing.
+TEST(StoreTest, WalkBudgetGivesUpOnceMoreKeysAreWalked) {
+  TempStore ts;
+  for (std::string k : {"a", "b", "c", "d", "e"}) ts.Put(k, "v");
+  ts.Delete("b");
+  const std::string from_key(1, '\0');
+  EXPECT_EQ(ts.Range("a", from_key, {.walk_budget = 5})->count, 4);  // 5 keys walked, b deleted
+  EXPECT_TRUE(IsWalkBudget(ts.Range("a", from_key, {.walk_budget = 4}).status()));
+  EXPECT_TRUE(
+      IsWalkBudget(ts.Range("a", from_key, {.limit = 1, .walk_budget = 4}).status()));  // counts
+  EXPECT_TRUE(IsWalkBudget(
+      ts.Range("a", from_key, {.rev = ts.store().current_rev() - 1, .walk_budget = 2}).status()));
+  EXPECT_EQ(ts.Range("c", "e", {.walk_budget = 2})->count, 2);
+}
+
 TEST(StoreTest, FutureAndCompactedRevisions) {
   TempStore ts;
   for (int i = 0; i < 5; ++i) ts.Put("k", std::to_string(i));  // revisions 2..6

@@ -151,6 +151,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Create(const Config& config) {
   s->ctx_.store = s->store_.get();
   s->ctx_.env = s->env_.get();
   s->ctx_.config = &s->config_;
+  s->ctx_.large_reads = s->large_reads_.get();
   s->ctx_.self = me;
   s->ctx_.members = {me};
 
@@ -223,6 +224,7 @@ void EtcdServer::Stop() {
   started_ = false;
   grpc_->Stop(std::chrono::seconds(2));
   maintenance_jobs_->Stop();
+  large_reads_->Stop();
   lessor_->Stop();
   StopConsensus();
   spdlog::info("stopped member {:x}", ctx_.node->member_id().value());

@@ -14,13 +14,14 @@
 #include "grpc/server.h"
 #include "lease/lessor.h"
 #include "mvcc/store.h"
-#include "server/api/api_context.h"
 #include "peer/transport.h"
+#include "server/api/api_context.h"
+#include "server/api/kv_service.h"
 #include "server/api/maintenance_service.h"
 #include "server/cluster_node.h"
 #include "server/config.h"
-#include "server/lease_forwarder.h"
 #include "server/kv_state_machine.h"
+#include "server/lease_forwarder.h"
 #include "server/node.h"
 #include "server/wal_log.h"
 #include "storage/env.h"
@@ -76,8 +77,12 @@ class EtcdServer {
   std::unique_ptr<LeaseForwarder> lease_forwarder_;
   ApiContext ctx_;
   std::unique_ptr<grpc::Server> grpc_;
-  // Last: its threads (Defragment, Snapshot, …) use the store and the env, so it goes first.
-  std::unique_ptr<MaintenanceJobs> maintenance_jobs_ = std::make_unique<MaintenanceJobs>();
+  // Last: their threads (Defragment, Snapshot, large Range answers, …) use the store and the
+  // env, so they go first.
+  std::unique_ptr<JobThreads> maintenance_jobs_ =
+      std::make_unique<JobThreads>("maintenance", kMaxMaintenanceJobs);
+  std::unique_ptr<JobThreads> large_reads_ =
+      std::make_unique<JobThreads>("range-read", kMaxLargeReads);
   bool started_ = false;
 };
 

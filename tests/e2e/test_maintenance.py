@@ -140,15 +140,16 @@ class MaintenanceTest(harness.ServerTestCase):
         self.assertEqual(sorted(seen), sorted(acked), "every acknowledged put reached the watch")
 
     def test_streamed_reads_are_whole_snapshots_under_writes_compaction_and_defrag(self):
-        """Answers over 1 MiB are streamed from their snapshot while the client reads. Several
-        such reads at once, racing writes, compactions and defragmentations, must each return
-        exactly the state at their header's revision."""
+        """Answers over 1 MiB are streamed from their snapshot while the client reads, and ranges
+        over a few thousand keys are read on a large-read thread (or, when both are busy, on the
+        loop). Several such reads at once, racing writes, compactions and defragmentations, must
+        each return exactly the state at their header's revision."""
         port = self.server.client_port
         client = etcd3.client(host="127.0.0.1", port=port, timeout=30)
-        keys = ["/big/%04d" % i for i in range(1200)]  # ~2.5 MiB per answer
+        keys = ["/big/%04d" % i for i in range(5000)]  # ~2.7 MiB per answer
         history = {k: [] for k in keys}  # key -> [(mod_revision, value)], in revision order
         for k in keys:
-            value = ("load-%s-" % k).ljust(2048, "x")
+            value = ("load-%s-" % k).ljust(512, "x")
             history[k].append((client.put(k, value).header.revision, value))
         stop = threading.Event()
         answers, errors = [], []
@@ -159,7 +160,7 @@ class MaintenanceTest(harness.ServerTestCase):
                 if stop.is_set():
                     return
                 k = keys[(n * 7919) % len(keys)]
-                value = ("w%d-" % n).ljust(2048, "y")
+                value = ("w%d-" % n).ljust(512, "y")
                 try:
                     history[k].append((c.put(k, value).header.revision, value))
                 except Exception as e:  # noqa: BLE001 - any failure is a test failure

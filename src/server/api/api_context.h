@@ -7,12 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "etcdserverpb/rpc.pb.h"
 #include "base/result.h"
+#include "etcdserverpb/rpc.pb.h"
 #include "mvcc/store.h"
+#include "server/api/job_threads.h"
 #include "server/config.h"
-#include "server/membership.h"
 #include "server/consensus.h"
+#include "server/membership.h"
 
 namespace etcdpp::server {
 
@@ -29,6 +30,9 @@ struct ApiContext {
   // Set in a multi-member cluster: renews a lease through the leader when this member's lessor
   // is not the primary one. `done` gets the granted TTL (0: no such lease) or the error.
   std::function<void(LeaseId, std::function<void(Result<int64_t>)>)> forward_lease_renew;
+  // Threads for Range answers too large to count on a loop thread (kv_service.cc); null: the
+  // loop counts them itself.
+  JobThreads* large_reads = nullptr;
 
   // Sets cluster_id, member_id and raft_term as etcd does, and the given revision.
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {

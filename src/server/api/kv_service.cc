@@ -49,22 +49,14 @@ void ServeRead(const ApiContext* ctx, bool serializable, grpc::TypedResponder<Re
 // The part of a Range answer built before it is sent: a smaller answer is built whole in one
 // walk; a larger one is streamed, its rest encoded by a second walk while the client reads.
 constexpr size_t kRangeBufferBytes = 1 << 20;
+// Keys a loop thread walks for one Range before it hands the read to a large-read thread: a
+// few milliseconds, the longest the loop's other clients then wait for it.
+constexpr int64_t kLoopWalkBudget = 4096;
 
-// Range answers with bytes the applier encodes from the snapshot straight into the buffers the
-// transport sends (KvApplier::RangeEncoded): a 100 MB response is never held whole. `view` is
-// moved from when the answer is streamed.
-void ReplyRange(const ApiContext* ctx, const apply::KvApplier* applier, const RangeRequest& req,
-                mvcc::ReadView& view, grpc::TypedResponder<RangeResponse>& r) {
-  apply::HeaderFields h{ctx->node->cluster_id(), ctx->node->member_id(), ctx->node->term()};
-  ChunkedBuffer out;
-  out.Append(grpc::MessagePrefix(0));  // the length is written once known
-  // Streamed answers belong to the call's loop (OnSnapshot answers there); anywhere else the
-  // answer is built whole.
-  net::EventLoop* loop = net::EventLoop::Current();
-  StreamingSlot slot;
-  const bool stream = slot.held() && loop != nullptr;
-  auto encoded = applier->RangeEncoded(view, req, h, grpc::kMaxSendMessageBytes,
-                                       stream ? kRangeBufferBytes : SIZE_MAX, &out);
+// Sends an encoded Range answer on the call's loop thread `loop` (null off a loop: no
+// streaming). `view` is moved from when the answer is streamed.
+void SendRange(net::EventLoop* loop, const Result<apply::EncodedRange>& encoded, ChunkedBuffer out,
+               mvcc::ReadView& view, StreamingSlot slot, grpc::TypedResponder<RangeResponse>& r) {
   if (!encoded.ok()) return r.Fail(api::ToClientStatus(encoded.status()));
   if (encoded->size > grpc::kMaxSendMessageBytes) return r.Fail(grpc::SendTooLarge(encoded->size));
   out.Overwrite(0, grpc::MessagePrefix(encoded->size));
@@ -73,6 +65,75 @@ void ReplyRange(const ApiContext* ctx, const apply::KvApplier* applier, const Ra
     body = RangeBody::Start(loop, std::move(view), std::move(*encoded->rest), std::move(slot));
   }
   r.ReplyFramed(std::move(out).Release(), std::move(body));
+}
+
+// A Range that went over kLoopWalkBudget: read again, without a budget, on a large-read thread,
+// then sent from the call's loop. Everything the read needs moves here.
+struct LargeRead {
+  const apply::KvApplier* applier;
+  RangeRequest req;
+  apply::HeaderFields header;
+  apply::RangeEncodeLimits limits;
+  mvcc::ReadView view;
+  StreamingSlot slot;
+  grpc::TypedResponder<RangeResponse> responder;
+  ChunkedBuffer out;
+  Result<apply::EncodedRange> encoded;
+
+  void Encode() {
+    out.Append(grpc::MessagePrefix(0));  // the length is written once known
+    encoded = applier->RangeEncoded(view, req, header, limits, &out);
+  }
+};
+
+void ReadOnLargeReadThread(const ApiContext* ctx, std::shared_ptr<LargeRead> read) {
+  bool started = ctx->large_reads->Start([read](const std::atomic<bool>&) {
+    read->Encode();
+    // Dropped if the call is gone: the snapshot is then released with `read`.
+    read->responder.RunOnLoop([read] {
+      SendRange(net::EventLoop::Current(), read->encoded, std::move(read->out), read->view,
+                std::move(read->slot), read->responder);
+    });
+  });
+  if (started) return;
+  read->Encode();  // every large-read thread is busy: the loop reads it
+  SendRange(net::EventLoop::Current(), read->encoded, std::move(read->out), read->view,
+            std::move(read->slot), read->responder);
+}
+
+// Range answers with bytes the applier encodes from the snapshot straight into the buffers the
+// transport sends (KvApplier::RangeEncoded): a 100 MB response is never held whole. `view` and
+// `r` are moved from when the answer is streamed or read on another thread.
+void ReplyRange(const ApiContext* ctx, const apply::KvApplier* applier, const RangeRequest& req,
+                mvcc::ReadView& view, grpc::TypedResponder<RangeResponse>& r) {
+  apply::HeaderFields h{ctx->node->cluster_id(), ctx->node->member_id(), ctx->node->term()};
+  // Streamed answers and hand-offs belong to the call's loop (OnSnapshot answers there);
+  // anywhere else the answer is built whole where it is.
+  net::EventLoop* loop = net::EventLoop::Current();
+  StreamingSlot slot;
+  apply::RangeEncodeLimits limits{
+      .max_message_bytes = grpc::kMaxSendMessageBytes,
+      .buffer_bytes = slot.held() && loop != nullptr ? kRangeBufferBytes : SIZE_MAX,
+      .walk_budget = ctx->large_reads != nullptr && loop != nullptr ? kLoopWalkBudget : 0};
+  ChunkedBuffer out;
+  out.Append(grpc::MessagePrefix(0));  // the length is written once known
+  auto encoded = applier->RangeEncoded(view, req, h, limits, &out);
+  if (encoded.ok() && encoded->over_budget) {
+    limits.walk_budget = 0;
+    ReadOnLargeReadThread(ctx, std::make_shared<LargeRead>(LargeRead{
+                                   .applier = applier,
+                                   .req = req,
+                                   .header = h,
+                                   .limits = limits,
+                                   .view = std::move(view),
+                                   .slot = std::move(slot),
+                                   .responder = std::move(r),
+                                   .out = ChunkedBuffer(),
+                                   .encoded = Internal("range not read yet"),
+                               }));
+    return;
+  }
+  SendRange(loop, encoded, std::move(out), view, std::move(slot), r);
 }
 
 // etcd serves a read-only txn without raft; it is serializable only if every range in it is.

@@ -36,39 +36,6 @@ using etcdserverpb::SnapshotResponse;
 using etcdserverpb::StatusRequest;
 using etcdserverpb::StatusResponse;
 
-bool MaintenanceJobs::Start(Job job) {
-  std::lock_guard lock(mu_);
-  if (stopped_) return false;
-  for (auto it = jobs_.begin(); it != jobs_.end();) {
-    if (it->done) {
-      it->thread.join();  // it has returned from its job; only the thread exit is left
-      it = jobs_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  if (jobs_.size() >= kMaxMaintenanceJobs) return false;
-  Running& slot = jobs_.emplace_back();
-  slot.thread = NamedThread("maintenance", [this, &slot, job = std::move(job)] {
-    job(stopping_);
-    std::lock_guard done_lock(mu_);
-    slot.done = true;
-  });
-  return true;
-}
-
-void MaintenanceJobs::Stop() {
-  std::list<Running> jobs;
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-    stopping_.store(true, std::memory_order_release);
-    jobs.swap(jobs_);
-  }
-  // The threads write `done` into their (moved, still live) list nodes under mu_; harmless.
-  for (Running& r : jobs) r.thread.join();
-}
-
 namespace {
 
 std::string DirOf(const std::string& path) {
@@ -179,8 +146,7 @@ void StreamSnapshot(const ApiContext* ctx, grpc::TypedStream<SnapshotResponse> s
 // Server-streaming Snapshot: the single request starts the job.
 class SnapshotCall : public grpc::TypedStreamHandler<SnapshotRequest> {
  public:
-  SnapshotCall(const ApiContext* ctx, MaintenanceJobs* jobs,
-               grpc::TypedStream<SnapshotResponse> stream)
+  SnapshotCall(const ApiContext* ctx, JobThreads* jobs, grpc::TypedStream<SnapshotResponse> stream)
       : ctx_(ctx), jobs_(jobs), stream_(std::move(stream)) {}
 
   void OnRequest(SnapshotRequest&&) override {
@@ -196,14 +162,14 @@ class SnapshotCall : public grpc::TypedStreamHandler<SnapshotRequest> {
 
  private:
   const ApiContext* const ctx_;
-  MaintenanceJobs* const jobs_;
+  JobThreads* const jobs_;
   grpc::TypedStream<SnapshotResponse> stream_;
   bool started_ = false;
 };
 
 // Runs `job(responder)` on a maintenance thread, or refuses the call when too many run.
 template <typename Resp>
-void RunJob(MaintenanceJobs* jobs, grpc::TypedResponder<Resp> r,
+void RunJob(JobThreads* jobs, grpc::TypedResponder<Resp> r,
             std::function<void(grpc::TypedResponder<Resp>&)> job) {
   auto responder = std::make_shared<grpc::TypedResponder<Resp>>(std::move(r));
   bool ok =
@@ -213,8 +179,7 @@ void RunJob(MaintenanceJobs* jobs, grpc::TypedResponder<Resp> r,
 
 }  // namespace
 
-void RegisterMaintenanceService(grpc::Registry* registry, const ApiContext* ctx,
-                                MaintenanceJobs* jobs) {
+void RegisterMaintenanceService(grpc::Registry* registry, const ApiContext* ctx, JobThreads* jobs) {
   grpc::AddTypedUnary<StatusRequest, StatusResponse>(
       *registry, "/etcdserverpb.Maintenance/Status",
       [ctx](grpc::CallContext&, StatusRequest&&, grpc::TypedResponder<StatusResponse> r) {

@@ -29,7 +29,7 @@ class RangeBodyTest : public ::testing::Test {
     auto view = ts_.store().Read();
     CHECK(view.ok());
     ChunkedBuffer out;
-    auto n = applier_.RangeEncoded(*view, request_, {}, kNoLimit, kNoLimit, &out);
+    auto n = applier_.RangeEncoded(*view, request_, {}, {}, &out);
     CHECK(n.ok() && !n->rest.has_value());
     return out.ToString();
   }
@@ -40,7 +40,7 @@ class RangeBodyTest : public ::testing::Test {
     auto view = ts_.store().Read();
     CHECK(view.ok());
     ChunkedBuffer out;
-    auto n = applier_.RangeEncoded(*view, request_, {}, kNoLimit, 1000, &out);
+    auto n = applier_.RangeEncoded(*view, request_, {}, {.buffer_bytes = 1000}, &out);
     CHECK(n.ok() && n->rest.has_value());
     *head = out.ToString();
     StreamingSlot slot;

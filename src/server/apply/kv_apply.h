@@ -26,6 +26,7 @@
 // under the per-method rules above.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -77,9 +78,19 @@ class RangeRemainder {
   std::string closing_;
 };
 
+struct RangeEncodeLimits {
+  size_t max_message_bytes = SIZE_MAX;
+  // Past this many bytes in the buffer, the KeyValues after are left to EncodedRange::rest.
+  size_t buffer_bytes = SIZE_MAX;
+  // > 0: give up once the walk passed this many keys (EncodedRange::over_budget), so that a
+  // loop thread hands a large range to another thread. Sorted and filtered ranges ignore it.
+  int64_t walk_budget = 0;
+};
+
 struct EncodedRange {
   size_t size = 0;                     // of the whole message
   std::optional<RangeRemainder> rest;  // set iff the buffer holds only the message's beginning
+  bool over_budget = false;            // the walk gave up: nothing stored, nothing counted
 };
 
 class KvApplier {
@@ -114,14 +125,16 @@ class KvApplier {
   // Ranges without sorting or revision filters are encoded straight from the snapshot's cursor,
   // so every value is copied once, into *out; the others go through Range and protobuf.
   // Returns the message's size in bytes:
-  //  - A message larger than max_message_bytes is not stored (*out is left as it was on entry)
-  //    but its full size is still returned, so the caller can refuse it as etcd does
+  //  - A message larger than limits.max_message_bytes is not stored (*out is left as it was on
+  //    entry) but its full size is still returned, so the caller can refuse it as etcd does
   //    (grpc::SendTooLarge) without having held it in memory.
-  //  - Once a streamed range has appended more than buffer_bytes, the KeyValues after it are
-  //    only counted: `rest` then produces them, and the closing fields, from the same snapshot.
+  //  - Once a streamed range has appended more than limits.buffer_bytes, the KeyValues after it
+  //    are only counted: `rest` then produces them, and the closing fields, from the same
+  //    snapshot.
+  //  - Past limits.walk_budget keys, over_budget and nothing stored.
   Result<EncodedRange> RangeEncoded(const mvcc::ReadView& view, const etcdserverpb::RangeRequest& r,
-                                    const HeaderFields& header, size_t max_message_bytes,
-                                    size_t buffer_bytes, ChunkedBuffer* out) const;
+                                    const HeaderFields& header, const RangeEncodeLimits& limits,
+                                    ChunkedBuffer* out) const;
   // REQUIRES: IsTxnReadOnly(r) (validate.h).
   Result<etcdserverpb::TxnResponse> ReadOnlyTxn(const mvcc::ReadView& view,
                                                 const etcdserverpb::TxnRequest& r) const;

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "base/varint.h"
+#include "mvcc/errors.h"
 #include "server/api/errors.h"
 #include "server/apply/kv_apply.h"
 
@@ -135,8 +136,10 @@ std::string ClosingFields(bool more, int64_t count) {
 }  // namespace
 
 Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const RangeRequest& r,
-                                             const HeaderFields& header, size_t max_message_bytes,
-                                             size_t buffer_bytes, ChunkedBuffer* out) const {
+                                             const HeaderFields& header,
+                                             const RangeEncodeLimits& limits,
+                                             ChunkedBuffer* out) const {
+  const size_t max_message_bytes = limits.max_message_bytes;
   const size_t start = out->size();
   if (!Streamable(r)) {
     auto resp = Range(view, r);
@@ -164,7 +167,7 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
   // KeyValues are appended until the buffer holds buffer_bytes (at least one is, so a single-key
   // range never has a remainder) or the message outgrew max_message_bytes; the rest are counted
   // into the remainder.
-  const size_t store_limit = std::min(buffer_bytes, max_message_bytes);
+  const size_t store_limit = std::min(limits.buffer_bytes, max_message_bytes);
   RangeRemainder rest;
   bool buffering = true;
   mvcc::RangeOptions opts;
@@ -173,6 +176,7 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
   opts.rev = r.revision();
   opts.count_only = r.count_only();
   opts.keys_only = r.keys_only();
+  opts.walk_budget = limits.walk_budget;
   const bool with_value = !r.keys_only();
   int64_t visited = 0;
   bool more = false;
@@ -197,6 +201,11 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
   });
   if (!count.ok()) {
     out->Truncate(start);
+    if (mvcc::IsWalkBudget(count.status())) {
+      EncodedRange gave_up;
+      gave_up.over_budget = true;
+      return gave_up;
+    }
     return api::ToClientStatus(count.status());
   }
   const std::string closing = ClosingFields(more, *count);

@@ -51,7 +51,7 @@ class RangeEncodeTest : public ::testing::Test {
     CHECK(view.ok());
     ChunkedBuffer out(7);
     out.Append("PREFIX");  // what is already there stays untouched
-    auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, buffer_bytes, &out);
+    auto n = applier_.RangeEncoded(*view, r, header_, {.buffer_bytes = buffer_bytes}, &out);
     CHECK(n.ok()) << n.status().ToString();
     if (buffer_bytes == kNoLimit) {
       EXPECT_FALSE(n->rest.has_value());
@@ -173,7 +173,7 @@ TEST_F(RangeEncodeTest, ErrorsAreEtcds) {
   ChunkedBuffer out;
   RangeRequest r = Req("a");
   r.set_revision(1000);
-  auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, kNoLimit, &out);
+  auto n = applier_.RangeEncoded(*view, r, header_, {}, &out);
   ASSERT_FALSE(n.ok());
   EXPECT_TRUE(api::Is(n.status(), api::EtcdError::kFutureRev)) << n.status().ToString();
   EXPECT_TRUE(out.empty());
@@ -181,7 +181,7 @@ TEST_F(RangeEncodeTest, ErrorsAreEtcds) {
   auto view2 = ts_.store().Read();
   ASSERT_TRUE(view2.ok());
   r.set_revision(2);
-  n = applier_.RangeEncoded(*view2, r, header_, kNoLimit, kNoLimit, &out);
+  n = applier_.RangeEncoded(*view2, r, header_, {}, &out);
   ASSERT_FALSE(n.ok());
   EXPECT_TRUE(api::Is(n.status(), api::EtcdError::kCompacted)) << n.status().ToString();
 }
@@ -198,7 +198,8 @@ TEST_F(RangeEncodeTest, OverTheLimitReportsTheSizeAndKeepsNothing) {
       ASSERT_TRUE(view.ok());
       ChunkedBuffer out(64);
       out.Append("keep");
-      auto n = applier_.RangeEncoded(*view, all, header_, limit, buffer, &out);
+      auto n = applier_.RangeEncoded(*view, all, header_,
+                                     {.max_message_bytes = limit, .buffer_bytes = buffer}, &out);
       ASSERT_TRUE(n.ok());
       EXPECT_EQ(n->size, full);
       EXPECT_FALSE(n->rest.has_value());
@@ -211,13 +212,13 @@ TEST_F(RangeEncodeTest, OverTheLimitReportsTheSizeAndKeepsNothing) {
   auto view = ts_.store().Read();
   ASSERT_TRUE(view.ok());
   ChunkedBuffer out;
-  auto n = applier_.RangeEncoded(*view, sorted, header_, 10, kNoLimit, &out);
+  auto n = applier_.RangeEncoded(*view, sorted, header_, {.max_message_bytes = 10}, &out);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->size, full);
   EXPECT_TRUE(out.empty());
   // At exactly the limit the message is kept.
   ChunkedBuffer exact;
-  n = applier_.RangeEncoded(*view, all, header_, full, kNoLimit, &exact);
+  n = applier_.RangeEncoded(*view, all, header_, {.max_message_bytes = full}, &exact);
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(exact.size(), full);
 }
@@ -229,11 +230,38 @@ TEST_F(RangeEncodeTest, TheFirstKeyValueIsAlwaysBuffered) {
     auto view = ts_.store().Read();
     ASSERT_TRUE(view.ok());
     ChunkedBuffer out;
-    auto n = applier_.RangeEncoded(*view, r, header_, kNoLimit, /*buffer_bytes=*/0, &out);
+    auto n = applier_.RangeEncoded(*view, r, header_, {.buffer_bytes = 0}, &out);
     ASSERT_TRUE(n.ok());
     EXPECT_FALSE(n->rest.has_value());
     EXPECT_EQ(out.ToString(), ViaMessage(r));
   }
+}
+
+// Past its walk budget a streamable range gives up with nothing stored; within it the answer is
+// the same as without one. Sorted ranges ignore the budget.
+TEST_F(RangeEncodeTest, AWalkBudgetGivesUpWithNothingStored) {
+  RangeRequest all = Req("a", std::string(1, '\0'));
+  auto view = ts_.store().Read();
+  ASSERT_TRUE(view.ok());
+  ChunkedBuffer out;
+  out.Append("keep");
+  auto n = applier_.RangeEncoded(*view, all, header_, {.walk_budget = 3}, &out);
+  ASSERT_TRUE(n.ok());
+  EXPECT_TRUE(n->over_budget);
+  EXPECT_FALSE(n->rest.has_value());
+  EXPECT_EQ(out.ToString(), "keep");
+  ChunkedBuffer within;
+  n = applier_.RangeEncoded(*view, all, header_, {.walk_budget = 100}, &within);
+  ASSERT_TRUE(n.ok());
+  EXPECT_FALSE(n->over_budget);
+  EXPECT_EQ(within.ToString(), ViaMessage(all));
+  RangeRequest sorted = all;
+  sorted.set_sort_order(RangeRequest::DESCEND);
+  ChunkedBuffer whole;
+  n = applier_.RangeEncoded(*view, sorted, header_, {.walk_budget = 1}, &whole);
+  ASSERT_TRUE(n.ok());
+  EXPECT_FALSE(n->over_budget);
+  EXPECT_EQ(whole.ToString(), ViaMessage(sorted));
 }
 
 // The remainder reads the snapshot it was counted on: writes after it do not change the answer.
@@ -243,7 +271,7 @@ TEST_F(RangeEncodeTest, TheRemainderReadsItsOwnSnapshot) {
   auto view = ts_.store().Read();
   ASSERT_TRUE(view.ok());
   ChunkedBuffer out;
-  auto n = applier_.RangeEncoded(*view, all, header_, kNoLimit, /*buffer_bytes=*/0, &out);
+  auto n = applier_.RangeEncoded(*view, all, header_, {.buffer_bytes = 0}, &out);
   ASSERT_TRUE(n.ok());
   ASSERT_TRUE(n->rest.has_value());
   ts_.Put("b2", "inserted");
