@@ -87,18 +87,18 @@ struct LargeRead {
 };
 
 void ReadOnLargeReadThread(const ApiContext* ctx, std::shared_ptr<LargeRead> read) {
-  bool started = ctx->large_reads->Start([read](const std::atomic<bool>&) {
+  auto send = [read] {
+    SendRange(net::EventLoop::Current(), read->encoded, std::move(read->out), read->view,
+              std::move(read->slot), read->responder);
+  };
+  bool started = ctx->large_reads->Start([read, send](const std::atomic<bool>&) {
     read->Encode();
     // Dropped if the call is gone: the snapshot is then released with `read`.
-    read->responder.RunOnLoop([read] {
-      SendRange(net::EventLoop::Current(), read->encoded, std::move(read->out), read->view,
-                std::move(read->slot), read->responder);
-    });
+    read->responder.RunOnLoop(send);
   });
   if (started) return;
   read->Encode();  // every large-read thread is busy: the loop reads it
-  SendRange(net::EventLoop::Current(), read->encoded, std::move(read->out), read->view,
-            std::move(read->slot), read->responder);
+  send();
 }
 
 // Range answers with bytes the applier encodes from the snapshot straight into the buffers the
