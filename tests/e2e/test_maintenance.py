@@ -169,17 +169,17 @@ class MaintenanceTest(harness.ServerTestCase):
 
         def reader():
             c = etcd3.client(host="127.0.0.1", port=port, timeout=30)
-            for _ in range(1000):  # bounded
+            for i in range(1000):  # bounded
                 if stop.is_set():
                     return
+                descending = i % 2 == 1  # sorted answers are built whole, off the loop too
                 try:
-                    r = c.get_prefix_response("/big/")
+                    r = c.get_prefix_response("/big/", sort_order="descend" if descending else None)
                 except Exception as e:  # noqa: BLE001
                     errors.append("range: %r" % (e,))
                     return
-                answers.append((r.header.revision, r.count,
-                                [(kv.key.decode(), kv.mod_revision, kv.value.decode())
-                                 for kv in r.kvs]))
+                kvs = [(kv.key.decode(), kv.mod_revision, kv.value.decode()) for kv in r.kvs]
+                answers.append((r.header.revision, r.count, kvs[::-1] if descending else kvs))
 
         threads = [threading.Thread(target=writer)]
         threads += [threading.Thread(target=reader) for _ in range(3)]

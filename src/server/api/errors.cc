@@ -46,6 +46,7 @@ Status ToClientStatus(const Status& s) {
   if (mvcc::IsCompacted(s)) return Err(EtcdError::kCompacted);
   if (mvcc::IsFutureRev(s)) return Err(EtcdError::kFutureRev);
   if (mvcc::IsKeyTooLong(s)) return Err(EtcdError::kKeyTooLong);
+  if (mvcc::IsWalkBudget(s)) return s;  // for the caller to read elsewhere, never a client's
   if (storage::IsMapFull(s)) return Err(EtcdError::kNoSpace);
   if (IsEtcdMessage(s)) return s;
   return Status(Code::kUnknown, s.message());

@@ -35,24 +35,31 @@ class Reader {
   virtual int64_t first_rev() const = 0;
 };
 
+// Reads a snapshot; with a walk budget (> 0), every range it reads gives up past it.
 class ViewReader : public Reader {
  public:
-  explicit ViewReader(const mvcc::ReadView& v) : v_(v) {}
+  ViewReader(const mvcc::ReadView& v, int64_t walk_budget = 0) : v_(v), walk_budget_(walk_budget) {}
   Result<mvcc::RangeResult> Range(std::string_view key, std::string_view end,
                                   const mvcc::RangeOptions& opts) const override {
-    return v_.Range(key, end, opts);
+    return v_.Range(key, end, Budgeted(opts));
   }
   Result<int64_t> RangeEach(std::string_view key, std::string_view end,
                             const mvcc::RangeOptions& opts,
                             const mvcc::KvVisitor& visit) const override {
-    return v_.RangeEach(key, end, opts, visit);
+    return v_.RangeEach(key, end, Budgeted(opts), visit);
   }
   int64_t range_rev() const override { return v_.rev(); }
   int64_t rev() const override { return v_.rev(); }
   int64_t first_rev() const override { return v_.compact_rev(); }
 
  private:
+  mvcc::RangeOptions Budgeted(mvcc::RangeOptions opts) const {
+    if (walk_budget_ > 0) opts.walk_budget = walk_budget_;
+    return opts;
+  }
+
   const mvcc::ReadView& v_;
+  const int64_t walk_budget_;
 };
 
 class TxnReader : public Reader {
@@ -506,8 +513,9 @@ Result<etcdserverpb::CompactionResponse> KvApplier::ApplyCompaction(
 }
 
 Result<etcdserverpb::RangeResponse> KvApplier::Range(const mvcc::ReadView& view,
-                                                     const etcdserverpb::RangeRequest& r) const {
-  return RangeImpl(ViewReader(view), r);
+                                                     const etcdserverpb::RangeRequest& r,
+                                                     int64_t walk_budget) const {
+  return RangeImpl(ViewReader(view, walk_budget), r);
 }
 
 Result<etcdserverpb::TxnResponse> KvApplier::ReadOnlyTxn(const mvcc::ReadView& view,

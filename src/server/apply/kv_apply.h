@@ -83,7 +83,7 @@ struct RangeEncodeLimits {
   // Past this many bytes in the buffer, the KeyValues after are left to EncodedRange::rest.
   size_t buffer_bytes = SIZE_MAX;
   // > 0: give up once the walk passed this many keys (EncodedRange::over_budget), so that a
-  // loop thread hands a large range to another thread. Sorted and filtered ranges ignore it.
+  // loop thread hands a large range to another thread.
   int64_t walk_budget = 0;
 };
 
@@ -118,8 +118,10 @@ class KvApplier {
       mvcc::WriteBatch& batch, const etcdserverpb::CompactionRequest& r) const;
 
   // --- any thread: reads on a snapshot --------------------------------------------------------
+  // With walk_budget > 0: mvcc::ErrWalkBudget past that many keys (RangeOptions::walk_budget).
   Result<etcdserverpb::RangeResponse> Range(const mvcc::ReadView& view,
-                                            const etcdserverpb::RangeRequest& r) const;
+                                            const etcdserverpb::RangeRequest& r,
+                                            int64_t walk_budget = 0) const;
   // The same read as Range, answered as bytes: appends to *out exactly what protobuf would
   // serialize for Range(view, r) with FillHeader(header) applied (a test holds the two equal).
   // Ranges without sorting or revision filters are encoded straight from the snapshot's cursor,

@@ -141,8 +141,11 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
                                              ChunkedBuffer* out) const {
   const size_t max_message_bytes = limits.max_message_bytes;
   const size_t start = out->size();
+  EncodedRange gave_up;
+  gave_up.over_budget = true;
   if (!Streamable(r)) {
-    auto resp = Range(view, r);
+    auto resp = Range(view, r, limits.walk_budget);
+    if (mvcc::IsWalkBudget(resp.status())) return gave_up;
     if (!resp.ok()) return resp.status();
     FillHeader(header, resp->mutable_header());
     EncodedRange result;
@@ -201,11 +204,7 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
   });
   if (!count.ok()) {
     out->Truncate(start);
-    if (mvcc::IsWalkBudget(count.status())) {
-      EncodedRange gave_up;
-      gave_up.over_budget = true;
-      return gave_up;
-    }
+    if (mvcc::IsWalkBudget(count.status())) return gave_up;
     return api::ToClientStatus(count.status());
   }
   const std::string closing = ClosingFields(more, *count);

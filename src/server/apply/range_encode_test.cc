@@ -237,8 +237,8 @@ TEST_F(RangeEncodeTest, TheFirstKeyValueIsAlwaysBuffered) {
   }
 }
 
-// Past its walk budget a streamable range gives up with nothing stored; within it the answer is
-// the same as without one. Sorted ranges ignore the budget.
+// Past its walk budget a range gives up with nothing stored, sorted or not; within it the answer
+// is the same as without one.
 TEST_F(RangeEncodeTest, AWalkBudgetGivesUpWithNothingStored) {
   RangeRequest all = Req("a", std::string(1, '\0'));
   auto view = ts_.store().Read();
@@ -258,7 +258,11 @@ TEST_F(RangeEncodeTest, AWalkBudgetGivesUpWithNothingStored) {
   RangeRequest sorted = all;
   sorted.set_sort_order(RangeRequest::DESCEND);
   ChunkedBuffer whole;
-  n = applier_.RangeEncoded(*view, sorted, header_, {.walk_budget = 1}, &whole);
+  n = applier_.RangeEncoded(*view, sorted, header_, {.walk_budget = 3}, &whole);
+  ASSERT_TRUE(n.ok());
+  EXPECT_TRUE(n->over_budget);
+  EXPECT_TRUE(whole.empty());
+  n = applier_.RangeEncoded(*view, sorted, header_, {.walk_budget = 100}, &whole);
   ASSERT_TRUE(n.ok());
   EXPECT_FALSE(n->over_budget);
   EXPECT_EQ(whole.ToString(), ViaMessage(sorted));
