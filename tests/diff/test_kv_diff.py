@@ -127,11 +127,12 @@ class KvDiffTest(unittest.TestCase):
             self.assertSame(["get", "", "--from-key", "--rev", str(r)])
 
     def test_ranges_larger_than_the_response_buffer(self):
-        """etcdpp builds the first MiB of a Range answer and streams the rest from its snapshot
-        (src/server/api/kv_service.cc); answers of ~2.5 MiB must still equal etcd's, at the
-        current and a past revision, with limits, keys only, deleted keys and sorting."""
+        """etcdpp builds the first MiB of a Range answer and streams the rest from its snapshot,
+        and reads ranges over 4096 keys off the client loop (src/server/api/kv_service.cc);
+        answers of ~5 MiB over 4300 keys must still equal etcd's, at the current and a past
+        revision, with limits, keys only, deleted keys, sorting, and inside a read-only txn."""
         def value(i):
-            return ("big%d-" % i) * 10000 if i % 51 == 0 else "v%d" % i  # 40 of ~60 KiB
+            return ("big%d-" % i) * 10000 if i % 51 == 0 else "v%d" % i  # 85 of ~60 KiB
 
         def load(indexes):
             ops, size = [], 0
@@ -144,10 +145,10 @@ class KvDiffTest(unittest.TestCase):
                 size += len(op)
             self.assertSame(["txn"], stdin="\n" + "".join(ops) + "\n\n")
 
-        load(range(2040))
+        load(range(4300))
         loaded = json.loads(self.pair.etcd.etcdctl("-w", "json", "get", "r/0000").stdout)
-        load(range(0, 2040, 7))  # new versions
-        for first in range(100, 2040, 300):  # tombstones inside the streamed part
+        load(range(0, 4300, 7))  # new versions
+        for first in range(100, 4300, 300):  # tombstones inside the streamed part
             self.assertSame(["del", "r/%04d" % first, "r/%04d" % (first + 40)])
         for args in (["get", "r/", "--prefix"], ["get", "r/", "--prefix", "--limit", "1500"],
                      ["get", "r/", "--prefix", "--keys-only"],
@@ -155,6 +156,7 @@ class KvDiffTest(unittest.TestCase):
                      ["get", "", "--from-key", "--limit", "1999"],
                      ["get", "r/", "--prefix", "--sort-by", "KEY", "--order", "DESCEND"]):
             self.assertSame(args)
+        self.assertSame(["txn"], stdin="\nget r/ --prefix\nget r/0007\n\n\n")
 
 
 if __name__ == "__main__":

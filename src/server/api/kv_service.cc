@@ -9,6 +9,7 @@
 #include "etcdpp/internal.pb.h"
 #include "grpc/framing.h"
 #include "grpc/typed.h"
+#include "mvcc/errors.h"
 #include "server/api/errors.h"
 #include "server/api/propose.h"
 #include "server/api/range_body.h"
@@ -29,30 +30,41 @@ using etcdserverpb::RangeResponse;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
 
-// Runs `read` on a fresh snapshot (see OnSnapshot) and answers with its result.
+// Keys a loop thread walks for one read before it hands the read to a large-read thread: a
+// few milliseconds, the longest the loop's other clients then wait for it.
+constexpr int64_t kLoopWalkBudget = 4096;
+
+// Runs `read(view, walk_budget)` on a fresh snapshot (see OnSnapshot) and answers with its
+// result. On the loop the read may walk kLoopWalkBudget keys; one that walks more is done again
+// without a budget on a large-read thread, which answers from there (or, all being busy, on the
+// loop).
 template <typename Resp, typename ReadFn>
 void ServeRead(const ApiContext* ctx, bool serializable, grpc::TypedResponder<Resp> responder,
                ReadFn read) {
-  OnSnapshot(ctx, serializable, std::move(responder),
-             [ctx, read = std::move(read)](const mvcc::ReadView& view,
-                                           grpc::TypedResponder<Resp>& r) {
-               Result<Resp> resp = read(view);
-               if (!resp.ok()) {
-                 r.Fail(api::ToClientStatus(resp.status()));
-                 return;
-               }
-               ctx->FillHeader(resp->mutable_header(), resp->header().revision());
-               r.Reply(*resp);
-             });
+  auto answer = [ctx](Result<Resp> resp, grpc::TypedResponder<Resp>& r) {
+    if (!resp.ok()) return r.Fail(api::ToClientStatus(resp.status()));
+    ctx->FillHeader(resp->mutable_header(), resp->header().revision());
+    r.Reply(*resp);
+  };
+  OnSnapshot(
+      ctx, serializable, std::move(responder),
+      [ctx, read = std::move(read), answer](mvcc::ReadView& view, grpc::TypedResponder<Resp>& r) {
+        const int64_t budget = ctx->large_reads != nullptr ? kLoopWalkBudget : 0;
+        Result<Resp> resp = read(view, budget);
+        if (budget == 0 || !mvcc::IsWalkBudget(resp.status())) return answer(std::move(resp), r);
+        struct Job {
+          mvcc::ReadView view;
+          grpc::TypedResponder<Resp> responder;
+        };
+        auto job = std::make_shared<Job>(Job{std::move(view), std::move(r)});
+        auto run = [job, read, answer] { answer(read(job->view, 0), job->responder); };
+        if (!ctx->large_reads->Start([run](const std::atomic<bool>&) { run(); })) run();
+      });
 }
 
 // The part of a Range answer built before it is sent: a smaller answer is built whole in one
 // walk; a larger one is streamed, its rest encoded by a second walk while the client reads.
 constexpr size_t kRangeBufferBytes = 1 << 20;
-// Keys a loop thread walks for one Range before it hands the read to a large-read thread: a
-// few milliseconds, the longest the loop's other clients then wait for it.
-constexpr int64_t kLoopWalkBudget = 4096;
-
 // Sends an encoded Range answer on the call's loop thread `loop` (null off a loop: no
 // streaming). `view` is moved from when the answer is streamed.
 void SendRange(net::EventLoop* loop, const Result<apply::EncodedRange>& encoded, ChunkedBuffer out,
@@ -193,10 +205,11 @@ void RegisterKvService(grpc::Registry* registry, const ApiContext* ctx,
         if (!s.ok()) return r.Fail(s);
         if (apply::IsTxnReadOnly(req)) {
           bool serializable = TxnIsSerializable(req);
-          ServeRead(ctx, serializable, std::move(r),
-                    [applier, req = std::move(req)](const mvcc::ReadView& view) {
-                      return applier->ReadOnlyTxn(view, req);
-                    });
+          ServeRead(
+              ctx, serializable, std::move(r),
+              [applier, req = std::move(req)](const mvcc::ReadView& view, int64_t walk_budget) {
+                return applier->ReadOnlyTxn(view, req, walk_budget);
+              });
           return;
         }
         etcdpp::internal::InternalRequest ir;

@@ -519,9 +519,10 @@ Result<etcdserverpb::RangeResponse> KvApplier::Range(const mvcc::ReadView& view,
 }
 
 Result<etcdserverpb::TxnResponse> KvApplier::ReadOnlyTxn(const mvcc::ReadView& view,
-                                                         const etcdserverpb::TxnRequest& r) const {
+                                                         const etcdserverpb::TxnRequest& r,
+                                                         int64_t walk_budget) const {
   CHECK(IsTxnReadOnly(r)) << "ReadOnlyTxn with writes";
-  ViewReader reader(view);
+  ViewReader reader(view, walk_budget);
   std::vector<bool> path;
   ETCDPP_ASSIGN_OR_RETURN(TxnResponse resp,
                           PrepareTxn(reader, r, /*is_write=*/false, hooks_.lease_exists, &path));

@@ -137,9 +137,11 @@ class KvApplier {
   Result<EncodedRange> RangeEncoded(const mvcc::ReadView& view, const etcdserverpb::RangeRequest& r,
                                     const HeaderFields& header, const RangeEncodeLimits& limits,
                                     ChunkedBuffer* out) const;
-  // REQUIRES: IsTxnReadOnly(r) (validate.h).
+  // REQUIRES: IsTxnReadOnly(r) (validate.h). With walk_budget > 0: mvcc::ErrWalkBudget once any
+  // of its ranges walks past that many keys.
   Result<etcdserverpb::TxnResponse> ReadOnlyTxn(const mvcc::ReadView& view,
-                                                const etcdserverpb::TxnRequest& r) const;
+                                                const etcdserverpb::TxnRequest& r,
+                                                int64_t walk_budget = 0) const;
 
  private:
   ApplierHooks hooks_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "mvcc/errors.h"
 #include "mvcc/store_test_util.h"
 #include "server/api/errors.h"
 
@@ -321,6 +322,23 @@ TEST_F(KvApplyTest, ReadOnlyTxnHeaderIsCurrentRevision) {
   EXPECT_TRUE(r->succeeded());
   EXPECT_EQ(r->header().revision(), 2);
   EXPECT_EQ(r->responses(0).response_range().kvs(0).value(), "1");
+}
+
+// A read-only txn gives up past its walk budget in any of its ranges (the server then reads it
+// off the loop) and answers as without one within it.
+TEST_F(KvApplyTest, ReadOnlyTxnWalkBudget) {
+  for (std::string k : {"a", "b", "c", "d"}) Put(k, "v");
+  etcdserverpb::TxnRequest t;
+  t.add_success()->mutable_request_range()->set_key("a");
+  auto* all = t.add_success()->mutable_request_range();
+  all->set_key("a");
+  all->set_range_end("z");
+  auto v = ts_.store().Read();
+  EXPECT_TRUE(mvcc::IsWalkBudget(applier_.ReadOnlyTxn(*v, t, 3).status()));
+  auto within = applier_.ReadOnlyTxn(*v, t, 4);
+  ASSERT_TRUE(within.ok());
+  EXPECT_EQ(within->SerializeAsString(), applier_.ReadOnlyTxn(*v, t)->SerializeAsString());
+  EXPECT_EQ(within->responses(1).response_range().count(), 4);
 }
 
 TEST_F(KvApplyTest, Compaction) {
