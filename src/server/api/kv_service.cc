@@ -34,32 +34,58 @@ using etcdserverpb::TxnResponse;
 // few milliseconds, the longest the loop's other clients then wait for it.
 constexpr int64_t kLoopWalkBudget = 4096;
 
+// A read that went over kLoopWalkBudget on the loop: job->Read() runs again, without a budget,
+// on a large-read thread, then job->Send() on the call's loop (through job->responder; dropped
+// with the snapshot if the call is gone), or both right here when every such thread is busy.
+template <typename Job>
+void ReadOnLargeReadThread(const ApiContext* ctx, std::shared_ptr<Job> job) {
+  bool started = ctx->large_reads->Start([job](const std::atomic<bool>&) {
+    job->Read();
+    job->responder.RunOnLoop([job] { job->Send(); });
+  });
+  if (started) return;
+  job->Read();
+  job->Send();
+}
+
+template <typename Resp>
+void AnswerRead(const ApiContext* ctx, Result<Resp> resp, grpc::TypedResponder<Resp>& r) {
+  if (!resp.ok()) return r.Fail(api::ToClientStatus(resp.status()));
+  ctx->FillHeader(resp->mutable_header(), resp->header().revision());
+  r.Reply(*resp);
+}
+
 // Runs `read(view, walk_budget)` on a fresh snapshot (see OnSnapshot) and answers with its
-// result. On the loop the read may walk kLoopWalkBudget keys; one that walks more is done again
-// without a budget on a large-read thread, which answers from there (or, all being busy, on the
-// loop).
+// result. On the loop the read may walk kLoopWalkBudget keys; one that walks more is handed to
+// a large-read thread.
 template <typename Resp, typename ReadFn>
 void ServeRead(const ApiContext* ctx, bool serializable, grpc::TypedResponder<Resp> responder,
                ReadFn read) {
-  auto answer = [ctx](Result<Resp> resp, grpc::TypedResponder<Resp>& r) {
-    if (!resp.ok()) return r.Fail(api::ToClientStatus(resp.status()));
-    ctx->FillHeader(resp->mutable_header(), resp->header().revision());
-    r.Reply(*resp);
+  struct LargeRead {
+    const ApiContext* ctx;
+    ReadFn read;
+    mvcc::ReadView view;
+    grpc::TypedResponder<Resp> responder;
+    Result<Resp> result;
+
+    void Read() { result = read(view, /*walk_budget=*/0); }
+    void Send() { AnswerRead(ctx, std::move(result), responder); }
   };
-  OnSnapshot(
-      ctx, serializable, std::move(responder),
-      [ctx, read = std::move(read), answer](mvcc::ReadView& view, grpc::TypedResponder<Resp>& r) {
-        const int64_t budget = ctx->large_reads != nullptr ? kLoopWalkBudget : 0;
-        Result<Resp> resp = read(view, budget);
-        if (budget == 0 || !mvcc::IsWalkBudget(resp.status())) return answer(std::move(resp), r);
-        struct Job {
-          mvcc::ReadView view;
-          grpc::TypedResponder<Resp> responder;
-        };
-        auto job = std::make_shared<Job>(Job{std::move(view), std::move(r)});
-        auto run = [job, read, answer] { answer(read(job->view, 0), job->responder); };
-        if (!ctx->large_reads->Start([run](const std::atomic<bool>&) { run(); })) run();
-      });
+  OnSnapshot(ctx, serializable, std::move(responder),
+             [ctx, read = std::move(read)](mvcc::ReadView& view, grpc::TypedResponder<Resp>& r) {
+               const int64_t budget = ctx->large_reads != nullptr ? kLoopWalkBudget : 0;
+               Result<Resp> resp = read(view, budget);
+               if (budget == 0 || !mvcc::IsWalkBudget(resp.status())) {
+                 return AnswerRead(ctx, std::move(resp), r);
+               }
+               ReadOnLargeReadThread(ctx, std::make_shared<LargeRead>(LargeRead{
+                                              .ctx = ctx,
+                                              .read = read,
+                                              .view = std::move(view),
+                                              .responder = std::move(r),
+                                              .result = std::move(resp),
+                                          }));
+             });
 }
 
 // The part of a Range answer built before it is sent: a smaller answer is built whole in one
@@ -79,39 +105,27 @@ void SendRange(net::EventLoop* loop, const Result<apply::EncodedRange>& encoded,
   r.ReplyFramed(std::move(out).Release(), std::move(body));
 }
 
-// A Range that went over kLoopWalkBudget: read again, without a budget, on a large-read thread,
-// then sent from the call's loop. Everything the read needs moves here.
-struct LargeRead {
+// A Range that went over kLoopWalkBudget (see ReadOnLargeReadThread); everything the read
+// needs moves here.
+struct LargeRangeRead {
   const apply::KvApplier* applier;
   RangeRequest req;
   apply::HeaderFields header;
-  apply::RangeEncodeLimits limits;
+  apply::RangeEncodeLimits limits;  // without a walk budget
   mvcc::ReadView view;
   StreamingSlot slot;
   grpc::TypedResponder<RangeResponse> responder;
   ChunkedBuffer out;
   Result<apply::EncodedRange> encoded;
 
-  void Encode() {
+  void Read() {
     out.Append(grpc::MessagePrefix(0));  // the length is written once known
     encoded = applier->RangeEncoded(view, req, header, limits, &out);
   }
+  void Send() {
+    SendRange(net::EventLoop::Current(), encoded, std::move(out), view, std::move(slot), responder);
+  }
 };
-
-void ReadOnLargeReadThread(const ApiContext* ctx, std::shared_ptr<LargeRead> read) {
-  auto send = [read] {
-    SendRange(net::EventLoop::Current(), read->encoded, std::move(read->out), read->view,
-              std::move(read->slot), read->responder);
-  };
-  bool started = ctx->large_reads->Start([read, send](const std::atomic<bool>&) {
-    read->Encode();
-    // Dropped if the call is gone: the snapshot is then released with `read`.
-    read->responder.RunOnLoop(send);
-  });
-  if (started) return;
-  read->Encode();  // every large-read thread is busy: the loop reads it
-  send();
-}
 
 // Range answers with bytes the applier encodes from the snapshot straight into the buffers the
 // transport sends (KvApplier::RangeEncoded): a 100 MB response is never held whole. `view` and
@@ -132,7 +146,7 @@ void ReplyRange(const ApiContext* ctx, const apply::KvApplier* applier, const Ra
   auto encoded = applier->RangeEncoded(view, req, h, limits, &out);
   if (encoded.ok() && encoded->over_budget) {
     limits.walk_budget = 0;
-    ReadOnLargeReadThread(ctx, std::make_shared<LargeRead>(LargeRead{
+    ReadOnLargeReadThread(ctx, std::make_shared<LargeRangeRead>(LargeRangeRead{
                                    .applier = applier,
                                    .req = req,
                                    .header = h,
