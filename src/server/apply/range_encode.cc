@@ -88,6 +88,9 @@ size_t KvBodySize(const mvcc::KeyValueView& kv, bool with_value) {
          (with_value ? BytesFieldSize(kv.value.size()) : 0) + Int64FieldSize(kv.lease);
 }
 
+// The size of one `kvs` entry: tag, length, then a KeyValue of `body` bytes.
+size_t KvEntrySize(size_t body) { return 1 + VarintSize(body) + body; }
+
 // Appends one `kvs` entry: tag, length (= body, from KvBodySize), then the KeyValue.
 void AppendKv(const mvcc::KeyValueView& kv, bool with_value, size_t body, ChunkedBuffer* out) {
   Scratch s;
@@ -119,6 +122,13 @@ bool Streamable(const RangeRequest& r) {
   return !sorted && !filtered;
 }
 
+// What RangeEncoded answers when the walk went past its budget.
+EncodedRange OverBudget() {
+  EncodedRange r;
+  r.over_budget = true;
+  return r;
+}
+
 // The closing fields: `more` (when true) and `count` (when not 0).
 std::string ClosingFields(bool more, int64_t count) {
   Scratch s;
@@ -141,11 +151,9 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
                                              ChunkedBuffer* out) const {
   const size_t max_message_bytes = limits.max_message_bytes;
   const size_t start = out->size();
-  EncodedRange gave_up;
-  gave_up.over_budget = true;
   if (!Streamable(r)) {
     auto resp = Range(view, r, limits.walk_budget);
-    if (mvcc::IsWalkBudget(resp.status())) return gave_up;
+    if (mvcc::IsWalkBudget(resp.status())) return OverBudget();
     if (!resp.ok()) return resp.status();
     FillHeader(header, resp->mutable_header());
     EncodedRange result;
@@ -190,7 +198,7 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
     }
     ++visited;
     const size_t body = KvBodySize(kv, with_value);
-    const size_t n = 1 + VarintSize(body) + body;
+    const size_t n = KvEntrySize(body);
     if (buffering && visited > 1 && out->size() - start >= store_limit) {
       buffering = false;
       rest.next_key_ = kv.key;
@@ -204,7 +212,7 @@ Result<EncodedRange> KvApplier::RangeEncoded(const mvcc::ReadView& view, const R
   });
   if (!count.ok()) {
     out->Truncate(start);
-    if (mvcc::IsWalkBudget(count.status())) return gave_up;
+    if (mvcc::IsWalkBudget(count.status())) return OverBudget();
     return api::ToClientStatus(count.status());
   }
   const std::string closing = ClosingFields(more, *count);
@@ -241,7 +249,7 @@ Status RangeRemainder::Next(const mvcc::ReadView& view, size_t hint, ChunkedBuff
     std::string last_key;
     auto visited = view.RangeEach(next_key_, range_end_, opts, [&](const mvcc::KeyValueView& kv) {
       const size_t body = KvBodySize(kv, !keys_only_);
-      appended += 1 + VarintSize(body) + body;
+      appended += KvEntrySize(body);
       if (appended <= kv_bytes_left) AppendKv(kv, !keys_only_, body, out);
       last_key = kv.key;
     });
