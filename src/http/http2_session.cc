@@ -24,7 +24,8 @@ struct Http2Session::Stream {
   std::vector<std::string> out;
   size_t out_front = 0;
   size_t out_front_offset = 0;
-  // Produces the body's remainder once `out` is drained (StreamWriter::SendResponse's `rest`).
+  // Produces the body's remainder once `out` is drained (StreamWriter::SendResponse's `rest`);
+  // reset as soon as it is done, so a stream never holds a finished one.
   std::shared_ptr<BodySource> source;
   bool end_requested = false;
   Headers trailers;
@@ -513,10 +514,6 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
   while (n < length) {
     if (s->out_front == s->out.size()) {
       if (s->source == nullptr) break;
-      if (s->source->done()) {
-        s->source.reset();
-        break;
-      }
       s->out.clear();
       s->out_front = 0;
       Status st = s->source->Next(kSourcePieceBytes, &s->out);
@@ -531,6 +528,7 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
       size_t produced = 0;
       for (const auto& piece : s->out) produced += piece.size();
       s->shared->pending_bytes.fetch_add(produced);
+      if (s->source->done()) s->source.reset();  // released as soon as it has nothing left
       continue;
     }
     const std::string& front = s->out[s->out_front];
@@ -553,7 +551,6 @@ ssize_t Http2Session::ReadData(nghttp2_session* session, int32_t stream_id, uint
     s->out_front = 0;
   }
   s->shared->pending_bytes.fetch_sub(n);
-  if (s->out.empty() && s->source != nullptr && s->source->done()) s->source.reset();
   if (s->out.empty() && s->source == nullptr && s->end_requested) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     const Headers& trailers = s->constant_trailers ? *s->constant_trailers : s->trailers;
@@ -651,7 +648,7 @@ void Http2Session::WriterRespond(int32_t id, int status, const Headers* headers,
   WriterSendHeaders(id, status, *headers, false, /*constant=*/true);
   for (auto& piece : data) WriterSendData(id, std::move(piece));
   Stream* s = WritableStream(id);
-  if (s != nullptr) s->source = std::move(rest);
+  if (s != nullptr && rest != nullptr && !rest->done()) s->source = std::move(rest);
   WriterFinish(id, Headers(), trailers);
 }
 
