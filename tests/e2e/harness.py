@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -60,6 +61,9 @@ class Server:
         self.extra_args = list(extra_args)
         self.env = env
         self.proc = None
+        # True from the moment this process answered /health until the harness signals it: if it
+        # has exited by cleanup time, it died on its own and cleanup shows why.
+        self.serving = False
         self.log_path = os.path.join(self.tmp, "server.log")
 
     @property
@@ -106,6 +110,7 @@ class Server:
                                      (self.proc.returncode, self.read_log()))
             r = self.curl("/health", check=False)
             if r.returncode == 0 and '"health":"true"' in r.stdout:
+                self.serving = True
                 return
             time.sleep(0.05)
         raise AssertionError("server not healthy within %ss; log:\n%s" % (timeout, self.read_log()))
@@ -144,11 +149,13 @@ class Server:
         return json.loads(self.etcdctl("-w", "json", *args).stdout)
 
     def kill9(self):
+        self.serving = False
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
 
     def stop(self):
+        self.serving = False
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -159,6 +166,10 @@ class Server:
             self.log.close()
 
     def cleanup(self):
+        if self.serving and self.proc.poll() is not None:
+            # The test's own failure (a refused connection, say) rarely says why; the log does.
+            sys.stderr.write("\n%s server exited on its own with %s; last log lines:\n%s\n" %
+                             (self.name, self.proc.returncode, self.read_log()))
         self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
