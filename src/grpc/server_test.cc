@@ -561,6 +561,25 @@ TEST_F(GrpcServerTest, PingIsAnswered) {
   EXPECT_TRUE(c->Ping());
 }
 
+// The server holds PING acknowledgements for its next output (grpc-go pings after every
+// response); a call that is not answered must not hold them back, nor may a burst of PINGs.
+TEST_F(GrpcServerTest, PingsDuringAnUnansweredCallAreAnswered) {
+  auto c = H2TestClient::Connect(port_);
+  int32_t id = c->Start("/t.S/Park");
+  c->Send(id, EncodeMessage("x"), true);
+  ASSERT_TRUE(c->PumpUntil([&] { return parked_count_.load() == 1; }));
+  constexpr int kPings = 20;  // more than the server holds at once
+  for (int i = 0; i < kPings; ++i) c->SendPing();
+  ASSERT_TRUE(c->PumpUntil([&] { return c->ping_acks() == kPings; }));
+  EXPECT_FALSE(c->result(id).closed);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    parked_[0].Reply("late");
+  }
+  EXPECT_EQ(c->Wait(id).Messages(), std::vector<std::string>{"late"});
+  EXPECT_TRUE(c->Ping());
+}
+
 TEST_F(GrpcServerTest, CompletionAfterTheConnectionClosedIsANoOp) {
   {
     auto c = H2TestClient::Connect(port_);

@@ -71,6 +71,16 @@ class NvArray {
 constexpr uint8_t kCopy = NGHTTP2_NV_FLAG_NONE;
 constexpr uint8_t kNoCopy = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
 
+// A client's PING is acknowledged along with our next output, and at the latest after
+// kPingAckDelay. grpc-go clients send a PING after every response they receive (their
+// flow-control window estimator), usually in the same packet as their next request. When that
+// request is answered later from another thread (every write is), an immediate acknowledgement
+// costs one more write here and one more wake-up of the client per call. The delay only
+// lengthens the client's round-trip estimate; keepalive timeouts are seconds. At most
+// kMaxHeldPingAcks wait at once.
+constexpr auto kPingAckDelay = std::chrono::milliseconds(1);
+constexpr size_t kMaxHeldPingAcks = 16;
+
 // How much a BodySource is asked for at a time: a few DATA frames' worth, so a streamed body
 // holds little memory and a large one interleaves with the loop's other work.
 constexpr size_t kSourcePieceBytes = 256 * 1024;
@@ -207,6 +217,7 @@ Status Http2Session::Init() {
   // Flow control is ours: credit goes back to the client only for bytes we no longer hold (see
   // StreamHandler::OnData), so a client cannot make us buffer more than its windows.
   nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_no_auto_ping_ack(opt, 1);  // HoldPingAck
   int rv = nghttp2_session_server_new2(&session_, cbs, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
@@ -264,6 +275,24 @@ void Http2Session::OnKeepaliveTimer() {
   ArmKeepalive(last_activity_ + options_.keepalive_interval);
 }
 
+void Http2Session::HoldPingAck(const uint8_t* opaque_data) {
+  std::array<uint8_t, 8> data;
+  memcpy(data.data(), opaque_data, data.size());
+  held_ping_acks_.push_back(data);
+  if (held_ping_acks_.size() >= kMaxHeldPingAcks) SubmitHeldPingAcks();
+}
+
+void Http2Session::SubmitHeldPingAcks() {
+  for (const auto& data : held_ping_acks_) {
+    nghttp2_submit_ping(session_, NGHTTP2_FLAG_ACK, data.data());
+  }
+  held_ping_acks_.clear();
+  if (ping_ack_timer_ != 0) {
+    loop_->CancelTimer(ping_ack_timer_);
+    ping_ack_timer_ = 0;
+  }
+}
+
 void Http2Session::Kick() {
   if (!closed_) conn_->RequestFlush();
 }
@@ -286,6 +315,20 @@ Status Http2Session::OnRead(std::string_view data) {
 }
 
 void Http2Session::ProduceOutput(std::string* out, size_t max_bytes) {
+  if (!held_ping_acks_.empty()) {
+    if (nghttp2_session_want_write(session_) != 0) {
+      SubmitHeldPingAcks();  // they ride along with what goes out anyway
+    } else if (ping_ack_timer_ == 0) {
+      std::weak_ptr<Http2Session> weak = weak_from_this();
+      ping_ack_timer_ = loop_->RunAt(std::chrono::steady_clock::now() + kPingAckDelay, [weak] {
+        if (auto self = weak.lock()) {
+          self->ping_ack_timer_ = 0;
+          self->SubmitHeldPingAcks();
+          self->Kick();
+        }
+      });
+    }
+  }
   size_t produced = 0;
   while (produced < max_bytes) {
     const uint8_t* p = nullptr;
@@ -322,6 +365,10 @@ void Http2Session::OnClose() {
   if (keepalive_timer_ != 0) {
     loop_->CancelTimer(keepalive_timer_);
     keepalive_timer_ = 0;
+  }
+  if (ping_ack_timer_ != 0) {
+    loop_->CancelTimer(ping_ack_timer_);
+    ping_ack_timer_ = 0;
   }
   auto streams = std::move(streams_);
   streams_.clear();
@@ -377,6 +424,10 @@ int Http2Session::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const u
 
 int Http2Session::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<Http2Session*>(user);
+  if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+    self->HoldPingAck(frame->ping.opaque_data);
+    return 0;
+  }
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   auto it = self->streams_.find(frame->hd.stream_id);
   if (it == self->streams_.end()) return 0;

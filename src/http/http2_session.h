@@ -13,6 +13,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -64,6 +65,9 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   void Kick();  // ask the connection to flush soon
   void ArmKeepalive(std::chrono::steady_clock::time_point when);
   void OnKeepaliveTimer();
+  // A client's PING is acknowledged with our next output, or after kPingAckDelay (see .cc).
+  void HoldPingAck(const uint8_t* opaque_data);
+  void SubmitHeldPingAcks();
   void Dispatch(Stream* s);
   void RunHttpHandler(Stream* s);
   // Returns up to `bytes` of the stream's held DATA to the client as window credit.
@@ -98,6 +102,8 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   std::chrono::steady_clock::time_point last_activity_;
   std::optional<std::chrono::steady_clock::time_point> ping_sent_at_;
   net::EventLoop::TimerId keepalive_timer_ = 0;
+  std::vector<std::array<uint8_t, 8>> held_ping_acks_;  // opaque data of unanswered PINGs
+  net::EventLoop::TimerId ping_ack_timer_ = 0;
   bool goaway_sent_ = false;
 };
 

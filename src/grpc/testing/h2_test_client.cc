@@ -91,6 +91,7 @@ std::unique_ptr<H2TestClient> H2TestClient::Connect(int port, Options options) {
         if (f->hd.type == NGHTTP2_PING) {
           if (f->hd.flags & NGHTTP2_FLAG_ACK) {
             self->ping_acked_ = true;
+            self->ping_acks_++;
           } else {
             self->pings_received_++;
           }
@@ -188,9 +189,13 @@ void H2TestClient::Reset(int32_t stream, uint32_t error_code) {
 
 bool H2TestClient::Ping() {
   ping_acked_ = false;
+  SendPing();
+  return PumpUntil([&] { return ping_acked_; });
+}
+
+void H2TestClient::SendPing() {
   nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, nullptr);
   Flush();
-  return PumpUntil([&] { return ping_acked_; });
 }
 
 bool H2TestClient::ReadOnce(int timeout_ms) {

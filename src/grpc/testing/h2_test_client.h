@@ -54,6 +54,9 @@ class H2TestClient {
   void Reset(int32_t stream, uint32_t error_code = NGHTTP2_CANCEL);
   // Sends a PING and waits for its ACK. Returns false on failure.
   bool Ping();
+  // Sends a PING without waiting; ping_acks() counts the ACKs received.
+  void SendPing();
+  int ping_acks() const { return ping_acks_; }
 
   // Reads and processes server bytes until pred() or the safety timeout; returns pred().
   bool PumpUntil(const std::function<bool()>& pred);
@@ -84,6 +87,7 @@ class H2TestClient {
   bool goaway_ = false;
   bool eof_ = false;
   bool ping_acked_ = false;
+  int ping_acks_ = 0;
   int pings_received_ = 0;
 };
 
