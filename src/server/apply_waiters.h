@@ -4,7 +4,7 @@
 // Node and ClusterNode both answer their callers through one of these.
 //
 // Thread safety: every method may be called from any thread. Callbacks run outside the lock, on
-// the thread that releases them: the apply thread (Acknowledge, MarkApplied), or the caller's
+// the thread that releases them: the applying thread (Acknowledge, MarkApplied), or the caller's
 // when the answer is known at once. A node may hold its own mutex while calling AddProposal (so
 // that admitting a proposal and queueing it are one step); ApplyWaiters never calls back into
 // the node with its lock held.
@@ -65,7 +65,7 @@ class ApplyWaiters {
   std::optional<Status> WaitAppliedLater(uint64_t index, ReadCallback* done);
 
   uint64_t applied() const { return applied_.load(std::memory_order_acquire); }
-  // The lowest index a read waits for; UINT64_MAX when none waits. The apply thread commits
+  // The lowest index a read waits for; UINT64_MAX when none waits. The applying thread commits
   // early when a read waits for something it applied (see CommitPacer).
   uint64_t lowest_waiting_read() const {
     return lowest_waiting_read_.load(std::memory_order_acquire);

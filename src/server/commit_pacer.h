@@ -1,4 +1,4 @@
-// CommitPacer: decides when the apply thread commits the entries it has applied (the state
+// CommitPacer: decides when the applying thread commits the entries it has applied (the state
 // machine's open LMDB transaction), etcd's --backend-batch-interval and --backend-batch-limit.
 //
 // Why commits are paced: an entry is durable once it is in the WAL, and its proposer is answered
@@ -11,7 +11,7 @@
 // never wait for the interval. Watch events do not wait for it either: they are published as
 // soon as the entries are applied (WatchHub::Publish).
 //
-// Thread: the apply thread only (a plain value; no locking).
+// Thread: the applying thread only (a plain value; no locking).
 #pragma once
 
 #include <chrono>

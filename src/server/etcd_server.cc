@@ -52,9 +52,9 @@ net::TlsConfig ToNetTls(const Config& config) {
 }
 
 // Event loops for client connections: one per core but one, and at least one. Every write
-// also passes the WAL thread and the apply thread, each of which is busy for a few µs per
-// write; with as many loops as cores, the threads outnumber the cores under load, and a loop
-// is woken for a few responses at a time. On the 2-core bench machine one loop used 0.86-0.89x
+// also passes the write thread (single member: WAL and apply) or the raft and apply threads,
+// each busy for a few µs per write; with as many loops as cores, the threads outnumber the
+// cores under load, and a loop is woken for a few responses at a time. On the 2-core bench machine one loop used 0.86-0.89x
 // the CPU per TLS put of two (bench/ab.sh, 16 pairs each, docs/benchmarks.md), with the same
 // QPS and latencies.
 size_t ClientLoopCount() {

@@ -49,7 +49,7 @@ Status PacedApply::Commit() {
 
 Node::Node(Options options, DurableLog* log, StateMachine* sm)
     : options_(options), log_(log), sm_(sm) {
-  waiters_.SetReadWaitingHook(PacedApply::WakeOnWaitingRead(&mu_, &apply_cv_));
+  waiters_.SetReadWaitingHook(PacedApply::WakeOnWaitingRead(&mu_, &cv_));
 }
 
 Node::~Node() { Stop(); }
@@ -92,8 +92,7 @@ Status Node::Start(RecoveredLog recovered) {
   waiters_.StartAt(sm_->applied_index().value());
 
   started_ = true;
-  log_thread_ = NamedThread("wal-log", [this] { LogThreadMain(); });
-  apply_thread_ = NamedThread("apply", [this] { ApplyThreadMain(); });
+  write_thread_ = NamedThread("wal-apply", [this] { WriteThreadMain(); });
   return Status::Ok();
 }
 
@@ -103,10 +102,8 @@ void Node::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  log_cv_.notify_all();
-  apply_cv_.notify_all();
-  if (log_thread_.joinable()) log_thread_.join();
-  if (apply_thread_.joinable()) apply_thread_.join();
+  cv_.notify_all();
+  if (write_thread_.joinable()) write_thread_.join();
   {
     std::lock_guard lock(mu_);
     proposals_.clear();
@@ -136,14 +133,14 @@ void Node::Propose(uint64_t request_id, std::string data, ProposeCallback done) 
                        : waiters_.AddProposal(request_id, &done);
     if (refuse.ok()) {
       proposals_.push_back(Proposal{request_id, std::move(data)});
-      if (proposals_.size() < wake_log_at_) return;  // the log thread gathers: let it sleep
+      if (proposals_.size() < wake_at_) return;  // the write thread gathers: let it sleep
     }
   }
   if (!refuse.ok()) {
     done(ApplyResult{refuse, nullptr});
     return;
   }
-  log_cv_.notify_one();
+  cv_.notify_one();
 }
 
 void Node::ReadIndex(ReadCallback done) {
@@ -154,52 +151,71 @@ void Node::ReadAcknowledged(ReadCallback done) {
   waiters_.WaitApplied(waiters_.acknowledged(), std::move(done));
 }
 
-void Node::LogThreadMain() {
+void Node::WriteThreadMain() {
   std::vector<Proposal> batch;
   std::vector<raft::Entry> entries;
+  PacedApply apply(sm_, &waiters_, options_.commit);
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      log_cv_.wait(lock, [&] { return stopping_ || !proposals_.empty(); });
-      if (!stopping_) GatherProposals(lock);
-      if (stopping_) return;
+      apply.Wait(cv_, lock, [&] { return stopping_ || !proposals_.empty(); });
+      if (!stopping_ && !proposals_.empty()) GatherProposals(lock);
+      if (stopping_) break;
       batch.swap(proposals_);
     }
-    entries.clear();
-    entries.reserve(batch.size());
-    for (Proposal& p : batch) {
-      entries.push_back(raft::Entry{hard_state_.term, LogIndex(++last_index_),
-                                    raft::EntryType::kNormal, std::move(p.data)});
-    }
-    // A single member commits an entry as soon as it is durable on its own disk.
-    raft::HardState hs = hard_state_;
-    hs.commit = LogIndex(last_index_);
-    Status s = log_->Save(hs, entries);
-    if (!s.ok()) {
-      // The entries may or may not be on disk; the only safe answer is to stop writing. Their
-      // proposers learn of the failure; recovery decides what the log holds.
-      SetWritePathError(s);
-      std::vector<uint64_t> ids;
-      ids.reserve(batch.size());
-      for (const Proposal& p : batch) ids.push_back(p.request_id);
-      waiters_.FailProposals(ids, s);
+    if (!batch.empty()) {
+      WriteBatch(batch, &entries);
       batch.clear();
-      continue;
     }
-    hard_state_ = hs;
-    committed_.store(last_index_, std::memory_order_release);
-    for (const raft::Entry& e : entries) bytes_since_compaction_ += e.data.size();
+    // The batch's entries are durable (or empty): apply them, and commit if that is due.
+    if (Status s = apply.Run(entries, /*stop=*/false); !s.ok()) {
+      SetWritePathError(s);
+      // Entries are durable in the log but not visible: waiting reads must not be served from a
+      // state without them. Fail them (and the proposers not yet answered); a restart replays
+      // the log.
+      waiters_.FailAll(s);
+    }
+    entries.clear();
     MaybeCompactLog(bytes_since_compaction_ >= options_.compact_after_bytes
                         ? 1
                         : options_.snapshot_count);
-    {
-      std::lock_guard lock(mu_);
-      to_apply_.push_back(std::move(entries));
-    }
-    entries = {};
-    batch.clear();
-    apply_cv_.notify_one();
   }
+  // Commit what was applied; what is still queued fails in Stop.
+  if (Status s = apply.Run({}, /*stop=*/true); !s.ok()) {
+    SetWritePathError(s);
+    waiters_.FailAll(s);
+  }
+}
+
+void Node::WriteBatch(std::vector<Proposal>& batch, std::vector<raft::Entry>* entries) {
+  Status s = waiters_.write_path_error();
+  if (s.ok()) {
+    entries->reserve(batch.size());
+    for (Proposal& p : batch) {
+      entries->push_back(raft::Entry{hard_state_.term, LogIndex(last_index_ + entries->size() + 1),
+                                     raft::EntryType::kNormal, std::move(p.data)});
+    }
+    // A single member commits an entry as soon as it is durable on its own disk.
+    raft::HardState hs = hard_state_;
+    hs.commit = entries->back().index;
+    s = log_->Save(hs, *entries);
+    if (s.ok()) {
+      hard_state_ = hs;
+      last_index_ = hs.commit.value();
+      committed_.store(last_index_, std::memory_order_release);
+      for (const raft::Entry& e : *entries) bytes_since_compaction_ += e.data.size();
+      return;
+    }
+    // The entries may or may not be on disk; the only safe answer is to stop writing. Their
+    // proposers learn of the failure; recovery decides what the log holds.
+    SetWritePathError(s);
+    entries->clear();
+  }
+  // The write path stopped (now or earlier): nothing more is written or applied.
+  std::vector<uint64_t> ids;
+  ids.reserve(batch.size());
+  for (const Proposal& p : batch) ids.push_back(p.request_id);
+  waiters_.FailProposals(ids, s);
 }
 
 void Node::GatherProposals(std::unique_lock<std::mutex>& lock) {
@@ -207,10 +223,10 @@ void Node::GatherProposals(std::unique_lock<std::mutex>& lock) {
       waiters_.unanswered_proposals() < options_.gather_min_unanswered) {
     return;
   }
-  wake_log_at_ = options_.gather_target;
-  log_cv_.wait_for(lock, options_.gather_wait,
-                   [&] { return stopping_ || proposals_.size() >= options_.gather_target; });
-  wake_log_at_ = 1;
+  wake_at_ = options_.gather_target;
+  cv_.wait_for(lock, options_.gather_wait,
+               [&] { return stopping_ || proposals_.size() >= options_.gather_target; });
+  wake_at_ = 1;
 }
 
 void Node::MaybeCompactLog(uint64_t min_entries) {
@@ -228,39 +244,6 @@ void Node::MaybeCompactLog(uint64_t min_entries) {
   bytes_since_compaction_ = 0;
   spdlog::info("compacted the log up to index {} (term {})", pos->index.value(),
                pos->term.value());
-}
-
-void Node::ApplyThreadMain() {
-  std::vector<raft::Entry> batch;
-  PacedApply apply(sm_, &waiters_, options_.commit);
-  for (;;) {
-    bool stop = false;
-    {
-      std::unique_lock lock(mu_);
-      apply.Wait(apply_cv_, lock, [&] { return stopping_ || !to_apply_.empty(); });
-      stop = stopping_ && to_apply_.empty();
-      if (!waiters_.write_path_error().ok()) {
-        // The write path failed: applying later batches could skip a failed one's entries for
-        // good. They stay in the log for the restart to replay; their proposers were failed.
-        // (What was applied before the failure may still be committed below.)
-        to_apply_.clear();
-      }
-      // Merge everything committed so far into one state-machine batch.
-      batch.clear();
-      while (!to_apply_.empty()) {
-        for (auto& e : to_apply_.front()) batch.push_back(std::move(e));
-        to_apply_.pop_front();
-      }
-    }
-    if (Status s = apply.Run(batch, stop); !s.ok()) {
-      SetWritePathError(s);
-      // Entries are durable in the log but not visible: waiting reads must not be served from
-      // a state without them. Fail them (and the proposers not yet answered); a restart replays
-      // the log.
-      waiters_.FailAll(s);
-    }
-    if (stop) return;
-  }
 }
 
 }  // namespace etcdpp::server

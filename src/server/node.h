@@ -4,16 +4,17 @@
 // Threads and ownership (DESIGN §2, §3):
 //  - Callers (loop threads) call Propose() and ReadIndex() from any thread. They never block:
 //    the request is queued and `done` runs later.
-//  - The log thread owns the consensus state and the durable log. Each wake-up it drains every
-//    queued proposal into one batch of entries, saves them with one Save() (one fdatasync: group
-//    commit), and hands the committed entries to the apply thread.
-//  - The apply thread owns the state machine's write side. It applies each batch of committed
-//    entries into the state machine's open transaction and runs the proposals' `done` callbacks
-//    as soon as the batch's results are known: the entries are already durable in the log, so
-//    the commit and its fdatasync stay off the acknowledgement path. It commits when its
+//  - One write thread ("wal-apply") owns the consensus state, the durable log and the state
+//    machine's write side. Each wake-up it drains every queued proposal into one batch of
+//    entries, saves them with one Save() (one fdatasync: group commit), applies them into the
+//    state machine's open transaction and runs the proposals' `done` callbacks as soon as the
+//    batch's results are known: the entries are already durable in the log, so the state
+//    machine's commit and its fdatasync stay off the acknowledgement path. It commits when its
 //    CommitPacer says so (an interval, a size limit, or a read waiting for an applied entry),
-//    then releases the read barriers whose index is now applied.
-//  - Callbacks therefore run on the apply thread; they must be quick and must not call back
+//    then releases the read barriers whose index is now applied. A single member has no
+//    followers to wait for, so a separate apply thread would only add a hand-off (a thread
+//    wake-up) to every write; see docs/benchmarks.md, the seventh session.
+//  - Callbacks therefore run on the write thread; they must be quick and must not call back
 //    into the Node synchronously (post to a loop thread instead).
 //
 // Invariants: applied_index <= acknowledged_index <= committed_index <= last durable log index.
@@ -25,11 +26,12 @@
 // still in the log (a restart replays it) and the write path stops; waiting reads fail.
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -37,8 +39,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "base/ids.h"
 #include "base/result.h"
@@ -51,7 +51,8 @@
 namespace etcdpp::server {
 
 // The state machine the node drives. Implemented over mvcc + the KV applier.
-// Thread: all methods are called on the apply thread only, except applied_index() at start-up.
+// Thread: all methods are called on the thread that applies (Node's write thread, ClusterNode's
+// apply thread) only, except applied_index() at start-up and SyncApplied().
 class StateMachine {
  public:
   virtual ~StateMachine() = default;
@@ -82,10 +83,11 @@ class StateMachine {
   virtual Result<Position> SyncApplied() = 0;
 };
 
-// The apply thread's work, shared by Node and ClusterNode: applies committed batches to the
-// state machine, answers their proposals, and commits when the CommitPacer says so, raising the
-// applied index of `waiters` once the entries are visible to reads.
-// Thread: the apply thread only (one PacedApply per apply thread).
+// The apply step, shared by Node (on its write thread) and ClusterNode (on its apply thread):
+// applies committed batches to the state machine, answers their proposals, and commits when the
+// CommitPacer says so, raising the applied index of `waiters` once the entries are visible to
+// reads.
+// Thread: the one thread that applies (one PacedApply per node).
 class PacedApply {
  public:
   // `sm` and `waiters` must outlive it.
@@ -93,7 +95,7 @@ class PacedApply {
       : sm_(sm), waiters_(waiters), pacer_(options) {}
 
   // The read-waiting hook a node installs in its ApplyWaiters (before any read waits): wakes its
-  // apply thread, waiting on `cv` under `mu`, since a waiting read may make the commit due.
+  // applying thread, waiting on `cv` under `mu`, since a waiting read may make the commit due.
   static std::function<void()> WakeOnWaitingRead(std::mutex* mu, std::condition_variable* cv) {
     return [mu, cv] {
       { std::lock_guard lock(*mu); }
@@ -127,7 +129,7 @@ class PacedApply {
 };
 
 // The durable log the node appends to. Implemented over wal::Wal.
-// Thread: the log thread only.
+// Thread: the thread that writes the log only (Node's write thread, ClusterNode's raft thread).
 class DurableLog {
  public:
   virtual ~DurableLog() = default;
@@ -156,10 +158,10 @@ class Node : public Consensus {
     uint64_t compact_after_bytes = 64ull << 20;
     // When applied entries are committed to the state machine (--backend-batch-interval/-limit).
     CommitPacer::Options commit{};
-    // Group commit under load. When the log thread wakes to fewer than `gather_target` queued
+    // Group commit under load. When the write thread wakes to fewer than `gather_target` queued
     // proposals while at least `gather_min_unanswered` proposals wait for their answer, it waits
-    // up to `gather_wait` for more before writing: one write and one fdatasync (and one hand-off
-    // to each later thread) then serve a larger batch. Each hand-off wakes a sleeping thread,
+    // up to `gather_wait` for more before writing: one write, one fdatasync and one wake-up of
+    // the thread then serve a larger batch. Each hand-off wakes a sleeping thread,
     // which on a VM costs about as much CPU as a small put. The wait only happens when that
     // many clients already wait on the server, and adds at most `gather_wait` to their latency
     // (docs/benchmarks.md: -8 to -12% server CPU per put at 1000 clients). Zero disables it.
@@ -182,18 +184,19 @@ class Node : public Consensus {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
-  // Re-applies recovered entries, then starts the log and apply threads.
+  // Re-applies recovered entries, then starts the write thread.
   Status Start(RecoveredLog recovered);
-  // Stops both threads. Pending proposals and reads complete with "etcdserver: server stopped".
+  // Stops the write thread after it committed what it applied. Pending proposals and reads
+  // complete with "etcdserver: server stopped".
   void Stop();
 
-  // Any thread. `data` is an encoded request that carries `request_id`; `done` runs on the apply
+  // Any thread. `data` is an encoded request that carries `request_id`; `done` runs on the write
   // thread with the result, or with an error if the proposal could not be committed.
   void Propose(uint64_t request_id, std::string data, ProposeCallback done);
 
   // Any thread. `done(OK)` runs once every entry committed before this call has been applied
   // (Raft thesis §6.4: a read served after that is linearizable); on the caller's thread if that
-  // is already true, else on the apply thread.
+  // is already true, else on the write thread.
   void ReadIndex(ReadCallback done);
   // Any thread. The serializable-read barrier: `done(OK)` runs once every write already
   // acknowledged to a client is visible to reads; at once if that is already true.
@@ -217,13 +220,16 @@ class Node : public Consensus {
     uint64_t request_id;
     std::string data;
   };
-  void LogThreadMain();
-  // Log thread, `lock` held, proposals_ not empty: the group-commit wait (Options::gather_wait).
+  void WriteThreadMain();
+  // Write thread, `lock` held, proposals_ not empty: the group-commit wait (Options::gather_wait).
   void GatherProposals(std::unique_lock<std::mutex>& lock);
+  // Write thread: turns `batch` into entries and saves them; on success `entries` holds them,
+  // durable and committed. Otherwise (now or earlier) the write path stopped: `entries` stays
+  // empty and the batch's proposers get the error.
+  void WriteBatch(std::vector<Proposal>& batch, std::vector<raft::Entry>* entries);
   // Compacts the log up to the applied index if at least `min_entries` were applied since the
-  // last compaction. Log thread, or after the threads stopped.
+  // last compaction. Write thread, or after it stopped.
   void MaybeCompactLog(uint64_t min_entries);
-  void ApplyThreadMain();
   void SetWritePathError(const Status& status);
 
   const Options options_;
@@ -238,24 +244,21 @@ class Node : public Consensus {
 
   // Guards everything below up to the threads.
   mutable std::mutex mu_;
-  std::condition_variable log_cv_;
-  std::condition_variable apply_cv_;
+  std::condition_variable cv_;  // wakes the write thread
   bool stopping_ = false;
   bool started_ = false;  // set by Start before the threads exist; read by Stop after they end
-  std::vector<Proposal> proposals_;                // waiting for the log thread
-  // Propose wakes the log thread when proposals_ reaches this size: 1, or the gather target
-  // while the log thread gathers.
-  size_t wake_log_at_ = 1;
-  std::deque<std::vector<raft::Entry>> to_apply_;  // durable, committed batches
+  std::vector<Proposal> proposals_;  // waiting for the write thread
+  // Propose wakes the write thread when proposals_ reaches this size: 1, or the gather target
+  // while the write thread gathers.
+  size_t wake_at_ = 1;
 
-  // Owned by the log thread.
+  // Owned by the write thread.
   uint64_t last_index_ = 0;
   uint64_t compacted_index_ = 0;
   uint64_t bytes_since_compaction_ = 0;
   raft::HardState hard_state_;
 
-  std::thread log_thread_;
-  std::thread apply_thread_;
+  std::thread write_thread_;
 };
 
 }  // namespace etcdpp::server

@@ -72,7 +72,7 @@ class ListStateMachine : public StateMachine {
     pending_last.reset();
     return s;
   }
-  // Called from the log thread while the apply thread applies: reads the published copy.
+  // Any thread (the interface allows it): reads the published copy.
   Result<Position> SyncApplied() override {
     return Position{LogIndex(durable_applied.load()), Term(2)};
   }
@@ -392,7 +392,7 @@ class GatherTest : public ::testing::Test {
 TEST_F(GatherTest, UnderLoadOneSaveServesTheWholeTarget) {
   StartNode(std::chrono::seconds(30), /*min_unanswered=*/1, /*target=*/3);
   auto first = Propose(1);
-  // Long enough for the log thread to take up the first proposal; without the gather it would
+  // Long enough for the write thread to take up the first proposal; without the gather it would
   // be saved alone.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(first.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
