@@ -580,6 +580,23 @@ TEST_F(GrpcServerTest, PingsDuringAnUnansweredCallAreAnswered) {
   EXPECT_TRUE(c->Ping());
 }
 
+// A client that sends PINGs far faster than it could read the answers is cut off (nghttp2 keeps
+// at most 1000 unsent acknowledgements); others are served meanwhile.
+TEST_F(GrpcServerTest, PingFloodEndsTheSession) {
+  auto c = H2TestClient::Connect(port_);
+  ASSERT_TRUE(c->Ping());  // settings exchanged
+  std::string frames;
+  for (int i = 0; i < 3000; ++i) {
+    const char ping[17] = {0, 0, 8, NGHTTP2_PING, 0, 0, 0, 0, 0};  // stream 0, zero payload
+    frames.append(ping, sizeof(ping));
+  }
+  ASSERT_EQ(send(c->fd(), frames.data(), frames.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(frames.size()));
+  EXPECT_TRUE(c->WaitForCloseWithoutAnswering());
+  auto other = H2TestClient::Connect(port_);
+  EXPECT_EQ(other->Unary("/t.S/Echo", "fine").Trailer("grpc-status"), "0");
+}
+
 TEST_F(GrpcServerTest, CompletionAfterTheConnectionClosedIsANoOp) {
   {
     auto c = H2TestClient::Connect(port_);

@@ -275,22 +275,30 @@ void Http2Session::OnKeepaliveTimer() {
   ArmKeepalive(last_activity_ + options_.keepalive_interval);
 }
 
-void Http2Session::HoldPingAck(const uint8_t* opaque_data) {
+bool Http2Session::HoldPingAck(const uint8_t* opaque_data) {
   std::array<uint8_t, 8> data;
   memcpy(data.data(), opaque_data, data.size());
   held_ping_acks_.push_back(data);
-  if (held_ping_acks_.size() >= kMaxHeldPingAcks) SubmitHeldPingAcks();
+  return held_ping_acks_.size() < kMaxHeldPingAcks || SubmitHeldPingAcks();
 }
 
-void Http2Session::SubmitHeldPingAcks() {
+bool Http2Session::SubmitHeldPingAcks() {
+  int rv = 0;
   for (const auto& data : held_ping_acks_) {
-    nghttp2_submit_ping(session_, NGHTTP2_FLAG_ACK, data.data());
+    if (rv == 0) rv = nghttp2_submit_ping(session_, NGHTTP2_FLAG_ACK, data.data());
   }
   held_ping_acks_.clear();
   if (ping_ack_timer_ != 0) {
     loop_->CancelTimer(ping_ack_timer_);
     ping_ack_timer_ = 0;
   }
+  if (rv == 0) return true;
+  // nghttp2 keeps at most 1000 unsent ACKs: this client sends PINGs faster than it reads our
+  // answers (a PING flood), which nghttp2's own acknowledgements would also end the session for.
+  spdlog::warn("http2 peer={}: PING acknowledgement refused ({}), closing", conn_->info().peer,
+               nghttp2_strerror(rv));
+  nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  return false;
 }
 
 void Http2Session::Kick() {
@@ -425,8 +433,7 @@ int Http2Session::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const u
 int Http2Session::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<Http2Session*>(user);
   if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
-    self->HoldPingAck(frame->ping.opaque_data);
-    return 0;
+    return self->HoldPingAck(frame->ping.opaque_data) ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
   auto it = self->streams_.find(frame->hd.stream_id);

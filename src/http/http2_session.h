@@ -66,8 +66,10 @@ class Http2Session : public std::enable_shared_from_this<Http2Session> {
   void ArmKeepalive(std::chrono::steady_clock::time_point when);
   void OnKeepaliveTimer();
   // A client's PING is acknowledged with our next output, or after kPingAckDelay (see .cc).
-  void HoldPingAck(const uint8_t* opaque_data);
-  void SubmitHeldPingAcks();
+  // Both return false if nghttp2 refused an acknowledgement (a PING flood); the session is then
+  // terminated (GOAWAY ENHANCE_YOUR_CALM).
+  bool HoldPingAck(const uint8_t* opaque_data);
+  bool SubmitHeldPingAcks();
   void Dispatch(Stream* s);
   void RunHttpHandler(Stream* s);
   // Returns up to `bytes` of the stream's held DATA to the client as window credit.
