@@ -14,6 +14,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 pairs=16
 transport=tls
 env_b=""
@@ -43,16 +45,9 @@ mkdir -p "$work"
 certs=$work/certs
 tests/lib/make-certs.sh "$certs" >/dev/null
 
-scheme=http
-tls_server=()
+bench_tls_flags "$certs"
 tls_client=()
-if [ $transport = tls ]; then
-  scheme=https
-  tls_server=(--trusted-ca-file "$certs/ca.crt" --cert-file "$certs/server.crt"
-              --key-file "$certs/server.key" --client-cert-auth)
-  tls_client=(--cacert "$certs/ca.crt" --cert "$certs/apiserver-etcd-client.crt"
-              --key "$certs/apiserver-etcd-client.key")
-fi
+if [ $transport = tls ]; then tls_client=("${TLS_CLIENT_FLAGS[@]}"); fi
 
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"/data-*' EXIT
@@ -60,15 +55,12 @@ declare -A pid=() ep=()
 for side in a b; do
   bin=$bin_a; extra=""
   if [ $side = b ]; then bin=$bin_b; extra=$env_b; fi
-  cp=$("$LG" free-port); pp=$("$LG" free-port)
-  ep[$side]="$scheme://127.0.0.1:$cp"
   # shellcheck disable=SC2086 # extra is a list of VAR=value words
-  env $extra "$bin" --name ab --data-dir "$work/data-$side" \
-    --listen-client-urls "${ep[$side]}" --advertise-client-urls "${ep[$side]}" \
-    --listen-peer-urls "http://127.0.0.1:$pp" --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
-    --initial-cluster "ab=http://127.0.0.1:$pp" "${tls_server[@]}" >"$work/$side.log" 2>&1 &
-  pid[$side]=$!
-  pids+=($!)
+  start_single_member "$bin" "$work/data-$side" "$transport" "$("$LG" free-port)" \
+    "$("$LG" free-port)" "$work/$side.log" $extra
+  ep[$side]=$STARTED_EP
+  pid[$side]=$STARTED_PID
+  pids+=("$STARTED_PID")
   "$LG" --endpoints "${ep[$side]}" "${tls_client[@]}" wait-healthy --timeout 30s >/dev/null
 done
 

@@ -22,6 +22,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 cmdline="bench/run.sh $*"
 
 quick=0
@@ -195,26 +197,16 @@ stop_server() {
 trap 'perf_stop; stop_server' EXIT
 trap 'exit 130' INT TERM
 
-tls_client_flags() {
-  echo "--cacert $certs/ca.crt --cert $certs/apiserver-etcd-client.crt" \
-       "--key $certs/apiserver-etcd-client.key"
-}
-
 # lg <args...>: runs loadgen against the current server; JSON on stdout, human line to the log.
 lg() {
-  local tls=""
-  [ "$SRV_TRANSPORT" = tls ] && tls=$(tls_client_flags)
-  # shellcheck disable=SC2086
+  local -a tls=()
+  [ "$SRV_TRANSPORT" = tls ] && tls=("${TLS_CLIENT_FLAGS[@]}")
   # Defaults first: with repeated flags the last one wins, so callers can override them.
-  "$LG" --endpoints "$SRV_EP" $tls --timeout "$CASE_TIMEOUT" \
+  "$LG" --endpoints "$SRV_EP" "${tls[@]}" --timeout "$CASE_TIMEOUT" \
     --request-timeout "$REQUEST_TIMEOUT" "$@" 2>>"$log"
 }
 
-# The kubeadm set-up: client and peer TLS, client certificates required on both.
-TLS_SERVER_FLAGS=(--trusted-ca-file "$certs/ca.crt" --cert-file "$certs/server.crt"
-  --key-file "$certs/server.key" --client-cert-auth
-  --peer-trusted-ca-file "$certs/ca.crt" --peer-cert-file "$certs/peer.crt"
-  --peer-key-file "$certs/peer.key" --peer-client-cert-auth)
+bench_tls_flags "$certs"
 
 # start_server <name> <transport> <datadir> <fresh|restart> <rep>: starts it, waits until a
 # linearizable read succeeds and records the cold-start time under case coldstart-<label>.
@@ -225,23 +217,12 @@ start_server() {
     rm -rf "$dir"
     SRV_CP=$("$LG" free-port); SRV_PP=$("$LG" free-port)
   fi
-  local scheme=http
-  local -a tlsf=()
-  if [ "$transport" = tls ]; then
-    scheme=https
-    tlsf=("${TLS_SERVER_FLAGS[@]}")
-  fi
-  SRV_EP="$scheme://127.0.0.1:$SRV_CP"
-  local purl="$scheme://127.0.0.1:$SRV_PP"
   local t0
   t0=$(date +%s%N)
   echo "== start $name $transport $mode: $dir" >>"$log"
-  "$(server_bin "$name")" --name bench --data-dir "$dir" \
-    --listen-client-urls "$SRV_EP" --advertise-client-urls "$SRV_EP" \
-    --listen-peer-urls "$purl" --initial-advertise-peer-urls "$purl" \
-    --initial-cluster "bench=$purl" --initial-cluster-state new \
-    "${tlsf[@]}" >>"$work/$name.server.log" 2>&1 &
-  SRV_PID=$!
+  start_single_member "$(server_bin "$name")" "$dir" "$transport" "$SRV_CP" "$SRV_PP" \
+    "$work/$name.server.log"
+  SRV_PID=$STARTED_PID SRV_EP=$STARTED_EP
   local out
   if ! out=$(lg wait-healthy --since-ns "$t0" --timeout "$START_TIMEOUT" --pid "$SRV_PID"); then
     echo "run.sh: $name ($transport) did not become healthy; last log lines:" >&2
@@ -385,7 +366,7 @@ throughput_session() { # <server> <transport> <rep>
 # stated for; memory does not depend on the transport). fullread_plain_session repeats the full
 # read over plain HTTP.
 memory_session() { # <server> <rep>
-  local s=$1 rep=$2 t=tls dir=$work/data-$s-mem
+  local s=$1 rep=$2 t=tls dir=$work/data-$1-mem
   progress "$s memory: start empty (rep $rep)"
   if ! start_server "$s" $t "$dir" fresh "$rep" empty; then
     record "$s" $t "session-mem" "$rep" '{"failed":true}'
