@@ -206,6 +206,17 @@ TEST_F(HeldCommitTest, FailedCommitFailsWaitingReadsAndStopsApplying) {
   EXPECT_EQ(log_.log.back().data, "5");   // the acknowledged write stays in the log
 }
 
+TEST_F(HeldCommitTest, WritesQueuedBehindAFailedCommitAreNeitherLoggedNorApplied) {
+  ProposeWhileCommitHeld(5);
+  std::promise<Status> queued;  // waits while the write thread is held in the commit
+  node_.Propose(6, "6", [&](ApplyResult&& r) { queued.set_value(r.status); });
+  ReleaseCommit(Status(Code::kInternal, "mdb_txn_commit: Input/output error"));
+  EXPECT_EQ(queued.get_future().get().code(), Code::kInternal);
+  node_.Stop();
+  EXPECT_EQ(log_.log.back().data, "5");  // the write path stopped: 6 was never written
+  EXPECT_TRUE(sm_.applied_data.empty());
+}
+
 // Waits (bounded) until `pred` holds; the node's threads move on their own.
 template <typename Pred>
 bool Eventually(Pred pred) {
