@@ -2,7 +2,8 @@
 // start-up. The WAL metadata records which member and cluster the data dir belongs to, so a data
 // dir is never silently reused under another identity.
 //
-// Thread: the node's log thread (Save); OpenWalLog runs once at start-up.
+// Thread: Save on the thread that writes the log (Node's write thread, ClusterNode's raft
+// thread); OpenWalLog once at start-up.
 #pragma once
 
 #include <memory>
