@@ -159,7 +159,7 @@ void Node::WriteThreadMain() {
     {
       std::unique_lock lock(mu_);
       apply.Wait(cv_, lock, [&] { return stopping_ || !proposals_.empty(); });
-      if (!stopping_ && !proposals_.empty()) GatherProposals(lock);
+      if (!stopping_ && !proposals_.empty()) GatherProposals(lock, apply);
       if (stopping_) break;
       batch.swap(proposals_);
     }
@@ -218,14 +218,15 @@ void Node::WriteBatch(std::vector<Proposal>& batch, std::vector<raft::Entry>* en
   waiters_.FailProposals(ids, s);
 }
 
-void Node::GatherProposals(std::unique_lock<std::mutex>& lock) {
+void Node::GatherProposals(std::unique_lock<std::mutex>& lock, const PacedApply& apply) {
   if (options_.gather_wait.count() <= 0 || proposals_.size() >= options_.gather_target ||
       waiters_.unanswered_proposals() < options_.gather_min_unanswered) {
     return;
   }
   wake_at_ = options_.gather_target;
-  cv_.wait_for(lock, options_.gather_wait,
-               [&] { return stopping_ || proposals_.size() >= options_.gather_target; });
+  cv_.wait_for(lock, options_.gather_wait, [&] {
+    return stopping_ || proposals_.size() >= options_.gather_target || apply.Due();
+  });
   wake_at_ = 1;
 }
 

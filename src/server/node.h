@@ -117,9 +117,11 @@ class PacedApply {
   // Applies `batch` (may be empty), then commits what is pending if `stop` or the commit is due.
   // A non-OK return is fatal for the write path; nothing uncommitted is left then.
   Status Run(std::span<const raft::Entry> batch, bool stop);
+  // Whether what was applied should be committed now (the CommitPacer's limits, or a read
+  // waiting for an applied entry).
+  bool Due() const;
 
  private:
-  bool Due() const;
   Status Apply(std::span<const raft::Entry> batch);
   Status Commit();
 
@@ -222,7 +224,9 @@ class Node : public Consensus {
   };
   void WriteThreadMain();
   // Write thread, `lock` held, proposals_ not empty: the group-commit wait (Options::gather_wait).
-  void GatherProposals(std::unique_lock<std::mutex>& lock);
+  // It ends early when `apply`'s commit falls due, so that a read waiting for an applied entry
+  // is not held up by the wait for more writes.
+  void GatherProposals(std::unique_lock<std::mutex>& lock, const PacedApply& apply);
   // Write thread: turns `batch` into entries and saves them; on success `entries` holds them,
   // durable and committed. Otherwise (now or earlier) the write path stopped: `entries` stays
   // empty and the batch's proposers get the error.

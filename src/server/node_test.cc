@@ -376,8 +376,10 @@ TEST(NodeTest, StopFailsQueuedWork) {
 class GatherTest : public ::testing::Test {
  protected:
   // A node that gathers up to `target` proposals for up to `wait` once `min_unanswered` wait.
-  void StartNode(std::chrono::microseconds wait, size_t min_unanswered, size_t target) {
+  void StartNode(std::chrono::microseconds wait, size_t min_unanswered, size_t target,
+                 std::chrono::microseconds commit_interval = std::chrono::milliseconds(100)) {
     Node::Options options{MemberId(1), ClusterId(2)};
+    options.commit.interval = commit_interval;
     options.gather_wait = wait;
     options.gather_min_unanswered = min_unanswered;
     options.gather_target = target;
@@ -428,6 +430,26 @@ TEST_F(GatherTest, NoWaitWithFewUnansweredProposals) {
   StartNode(std::chrono::seconds(30), /*min_unanswered=*/2, /*target=*/100);
   auto only = Propose(1);
   EXPECT_EQ(only.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+// Applied writes wait for their commit until a read needs them; that read must not also wait
+// out a group-commit wait that started meanwhile.
+TEST_F(GatherTest, AReadWaitingForAppliedWritesEndsTheWait) {
+  StartNode(std::chrono::seconds(30), /*min_unanswered=*/1, /*target=*/2,
+            /*commit_interval=*/std::chrono::seconds(30));
+  auto first = Propose(1);
+  auto second = Propose(2);  // reaches the target: both are saved and answered, not committed
+  for (auto* f : {&first, &second}) {
+    ASSERT_EQ(f->wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  }
+  auto third = Propose(3);  // below the target: the write thread gathers for 30 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto read = std::make_shared<std::promise<Status>>();  // may outlive a failed test body
+  node_->ReadAcknowledged([read](Status s) { read->set_value(s); });
+  auto got = read->get_future();
+  ASSERT_EQ(got.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(got.get().ok());
+  EXPECT_EQ(third.wait_for(std::chrono::seconds(10)), std::future_status::ready);
 }
 
 TEST_F(GatherTest, StopEndsTheWait) {
