@@ -307,7 +307,11 @@ def memory_section(res, out):
                ("addedx", "RSS added ÷ keys + values in the response",
                 lambda r: added(r) / response_mib(r), "{:.2f}"),
                ("cpu", "server CPU s", lambda r: r["r"]["server_cpu_s"], "{:.2f}"),
-               ("client", "client CPU s", lambda r: r["r"]["client_cpu_s"], "{:.2f}")]
+               ("client", "client CPU s", lambda r: r["r"]["client_cpu_s"], "{:.2f}"),
+               ("clientsys", "… of it in the kernel s", lambda r: r["r"]["client_sys_s"],
+                "{:.2f}"),
+               ("clientpf", "client page faults (thousands)",
+                lambda r: r["r"]["client_page_faults"] / 1000.0, "{:.0f}")]
     table_cases(res, t, metrics, [("fullread-100k", "full read, TLS")], out)
     out.append("")
     table_cases(res, "plain", metrics, [("fullread-100k", "full read, plain HTTP")], out)
@@ -472,6 +476,10 @@ def build(res, meta, made, img_rel):
     out.append("- Machine: %s, %s cores, %s RAM, Linux %s" % (
         start.get("cpu", "?"), start.get("nproc", "?"), start.get("mem", "?"),
         start.get("kernel", "?")))
+    out.append("- CPU idle: %s; free page reporting to the host: %s (see benchmarks.md, "
+               "\"How to read the figures\": both move single-client latency and the cost of "
+               "a client's fresh memory)" % (start.get("cpuidle", "?"),
+                                            start.get("free_page_reporting", "?")))
     out.append("- Disk for data dirs: %s; a 4 KiB write + fdatasync over blocks written before "
                "(dd oflag=dsync conv=notrunc, as the WAL writes) takes %s ms"
                % (start.get("disk", "?"), start.get("fsync_4k_ms", "?")))

@@ -479,6 +479,24 @@ fsync_ms() {
     {gsub(",",".",$(i-1)); printf "%.3f", $(i-1)*1000/500}}'
 }
 
+# How this VM idles and returns memory: both move single-client latencies and the cost of a
+# client's fresh memory, for every server (benchmarks.md, "How to read the figures").
+idle_facts() {
+  local poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+  printf '%s' "$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)"
+  [ -r $poll ] && printf ', guest_halt_poll_ns %s' "$(cat $poll)"
+  return 0
+}
+free_page_reporting() { # "on" if a virtio balloon offers free page reporting (feature bit 5)
+  local d
+  for d in /sys/bus/virtio/devices/*; do
+    if [ "$(cat "$d/device" 2>/dev/null)" = 0x0005 ] && [ "$(cut -c6 "$d/features")" = 1 ]; then
+      echo on; return 0
+    fi
+  done
+  echo off
+}
+
 write_meta() { # <phase: start|end>
   local f=$work/meta-$1.json
   {
@@ -490,6 +508,7 @@ write_meta() { # <phase: start|end>
         "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" "$(nproc)"
       printf ',"mem":"%s"' "$(free -h | awk '/^Mem:/ {print $2}')"
       printf ',"kernel":"%s"' "$(uname -r)"
+      printf ',"cpuidle":"%s","free_page_reporting":"%s"' "$(idle_facts)" "$(free_page_reporting)"
       printf ',"disk":"%s"' "$(df -T "$work" | awk 'NR==2 {print $1" ("$2")"}')"
       printf ',"fsync_4k_ms":"%s"' "$(fsync_ms)"
       printf ',"etcd":"%s"' "$("$ETCD_BIN" --version | head -1)"

@@ -30,6 +30,11 @@ type result struct {
 	// machine it bounds the throughput any server can be measured at (cores / client CPU per op).
 	ClientCPUSec     float64 `json:"client_cpu_s"`
 	ClientCPUUsPerOp float64 `json:"client_cpu_us_per_op"`
+	// Of ClientCPUSec, the time spent in the kernel, and the page faults the load generator took
+	// (minor: memory first touched). A client that allocates a large answer on fresh memory pays
+	// for it here, whatever the server.
+	ClientSysSec     float64 `json:"client_sys_s"`
+	ClientPageFaults int64   `json:"client_page_faults"`
 	// Server-side figures, present only with --pid.
 	ServerCPUSec float64 `json:"server_cpu_s"`
 	CPUUsPerOp   float64 `json:"server_cpu_us_per_op"`
@@ -76,7 +81,8 @@ func (r *result) print() {
 		"p90 %.3f p99 %.3f p99.9 %.3f max %.3f", r.Cmd, r.Total, r.Errors, r.Seconds, r.QPS,
 		r.P50, r.P90, r.P99, r.P999, r.Max)
 	if r.ClientCPUSec > 0 {
-		line += fmt.Sprintf("; client cpu %.3fs = %.1f us/op", r.ClientCPUSec, r.ClientCPUUsPerOp)
+		line += fmt.Sprintf("; client cpu %.3fs = %.1f us/op (kernel %.3fs, %d page faults)",
+			r.ClientCPUSec, r.ClientCPUUsPerOp, r.ClientSysSec, r.ClientPageFaults)
 	}
 	if r.ServerCPUSec > 0 {
 		line += fmt.Sprintf("; server cpu %.3fs = %.1f us/op", r.ServerCPUSec, r.CPUUsPerOp)
@@ -109,15 +115,15 @@ const sampleInterval = 5 * time.Millisecond
 // Owner: the command's main goroutine; the sampler goroutine only touches the peak fields,
 // under mu.
 type procWatch struct {
-	selfCPUStart float64
-	pids         []int
-	cpuStart     float64
-	stop         chan struct{}
-	done         chan struct{}
-	mu           sync.Mutex
-	peakRSS      int64
-	peakAnon     int64
-	hwmReset     bool // VmHWM was reset at start, so it is this phase's exact RSS peak
+	selfStart selfUsage
+	pids      []int
+	cpuStart  float64
+	stop      chan struct{}
+	done      chan struct{}
+	mu        sync.Mutex
+	peakRSS   int64
+	peakAnon  int64
+	hwmReset  bool // VmHWM was reset at start, so it is this phase's exact RSS peak
 }
 
 func cpuSeconds(pid int) (float64, error) {
@@ -183,14 +189,19 @@ func totals(pids []int) (cpu float64, rss, anon, hwm int64, err error) {
 	return cpu, rss, anon, hwm, nil
 }
 
-// selfCPUSeconds is the user + system time of this process (every thread) so far.
-func selfCPUSeconds() float64 {
+// selfUsage is what this process (every thread) used so far.
+type selfUsage struct {
+	userSec, sysSec float64
+	minorFaults     int64
+}
+
+func selfUsageNow() selfUsage {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
+		return selfUsage{}
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
+	return selfUsage{userSec: tv(ru.Utime), sysSec: tv(ru.Stime), minorFaults: ru.Minflt}
 }
 
 // profilerAttachTime is how long the load generator idles after creating --ready-file, so that a
@@ -209,7 +220,7 @@ func startProcWatch(o *options) (*procWatch, error) {
 	}
 	pids := o.pids
 	if len(pids) == 0 {
-		return &procWatch{selfCPUStart: selfCPUSeconds()}, nil
+		return &procWatch{selfStart: selfUsageNow()}, nil
 	}
 	// Reset VmHWM so the reported peak belongs to this phase only (Linux >= 4.0; best effort).
 	// With several processes the sum of their peaks bounds the peak of the sum from above.
@@ -223,7 +234,7 @@ func startProcWatch(o *options) (*procWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &procWatch{selfCPUStart: selfCPUSeconds(), pids: pids, cpuStart: cpu, stop: make(chan struct{}),
+	p := &procWatch{selfStart: selfUsageNow(), pids: pids, cpuStart: cpu, stop: make(chan struct{}),
 		done: make(chan struct{}), hwmReset: reset && len(pids) == 1}
 	p.sample()
 	go func() {
@@ -259,7 +270,10 @@ func (p *procWatch) sample() {
 
 // finish stops sampling and records CPU per op (ops = successful operations) and memory.
 func (p *procWatch) finish(r *result, ops int) {
-	r.ClientCPUSec = selfCPUSeconds() - p.selfCPUStart
+	now := selfUsageNow()
+	r.ClientSysSec = now.sysSec - p.selfStart.sysSec
+	r.ClientCPUSec = now.userSec - p.selfStart.userSec + r.ClientSysSec
+	r.ClientPageFaults = now.minorFaults - p.selfStart.minorFaults
 	if ops > 0 {
 		r.ClientCPUUsPerOp = r.ClientCPUSec * 1e6 / float64(ops)
 	}
