@@ -477,9 +477,8 @@ def build(res, meta, made, img_rel):
         start.get("cpu", "?"), start.get("nproc", "?"), start.get("mem", "?"),
         start.get("kernel", "?")))
     out.append("- CPU idle: %s; free page reporting to the host: %s (see benchmarks.md, "
-               "\"How to read the figures\": both move single-client latency and the cost of "
-               "a client's fresh memory)" % (start.get("cpuidle", "?"),
-                                            start.get("free_page_reporting", "?")))
+               "\"How to read the figures\": how the VM idles moves every single-client "
+               "latency)" % (start.get("cpuidle", "?"), start.get("free_page_reporting", "?")))
     out.append("- Disk for data dirs: %s; a 4 KiB write + fdatasync over blocks written before "
                "(dd oflag=dsync conv=notrunc, as the WAL writes) takes %s ms"
                % (start.get("disk", "?"), start.get("fsync_4k_ms", "?")))

@@ -479,8 +479,9 @@ fsync_ms() {
     {gsub(",",".",$(i-1)); printf "%.3f", $(i-1)*1000/500}}'
 }
 
-# How this VM idles and returns memory: both move single-client latencies and the cost of a
-# client's fresh memory, for every server (benchmarks.md, "How to read the figures").
+# How this VM idles (halt polling moves every single-client latency) and whether it hands freed
+# memory back to its host: machine facts that apply to every server (benchmarks.md, "How to
+# read the figures").
 idle_facts() {
   local poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
   printf '%s' "$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo unknown)"

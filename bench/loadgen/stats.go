@@ -31,8 +31,8 @@ type result struct {
 	ClientCPUSec     float64 `json:"client_cpu_s"`
 	ClientCPUUsPerOp float64 `json:"client_cpu_us_per_op"`
 	// Of ClientCPUSec, the time spent in the kernel, and the page faults the load generator took
-	// (minor: memory first touched). A client that allocates a large answer on fresh memory pays
-	// for it here, whatever the server.
+	// (minor: memory first touched). On a VM, the kernel time also holds time the host took
+	// while the client was in a system call, whatever the server (docs/benchmarks.md).
 	ClientSysSec     float64 `json:"client_sys_s"`
 	ClientPageFaults int64   `json:"client_page_faults"`
 	// Server-side figures, present only with --pid.
