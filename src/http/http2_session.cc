@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "base/check.h"
 
 namespace etcdpp::http {
@@ -288,10 +290,7 @@ bool Http2Session::SubmitHeldPingAcks() {
     if (rv == 0) rv = nghttp2_submit_ping(session_, NGHTTP2_FLAG_ACK, data.data());
   }
   held_ping_acks_.clear();
-  if (ping_ack_timer_ != 0) {
-    loop_->CancelTimer(ping_ack_timer_);
-    ping_ack_timer_ = 0;
-  }
+  loop_->CancelTimer(std::exchange(ping_ack_timer_, 0));
   if (rv == 0) return true;
   // nghttp2 keeps at most 1000 unsent ACKs: this client sends PINGs faster than it reads our
   // answers (a PING flood), which nghttp2's own acknowledgements would also end the session for.
@@ -310,7 +309,7 @@ Status Http2Session::OnRead(std::string_view data) {
   if (ping_sent_at_) {
     // Any bytes prove the peer alive: back to the idle interval (rare path, once per PING).
     ping_sent_at_.reset();
-    if (keepalive_timer_ != 0) loop_->CancelTimer(keepalive_timer_);
+    loop_->CancelTimer(keepalive_timer_);
     ArmKeepalive(last_activity_ + options_.keepalive_interval);
   }
   ssize_t n = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data.data()),
@@ -370,14 +369,8 @@ void Http2Session::OnShutdown() {
 
 void Http2Session::OnClose() {
   closed_ = true;
-  if (keepalive_timer_ != 0) {
-    loop_->CancelTimer(keepalive_timer_);
-    keepalive_timer_ = 0;
-  }
-  if (ping_ack_timer_ != 0) {
-    loop_->CancelTimer(ping_ack_timer_);
-    ping_ack_timer_ = 0;
-  }
+  loop_->CancelTimer(std::exchange(keepalive_timer_, 0));
+  loop_->CancelTimer(std::exchange(ping_ack_timer_, 0));
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) {

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "base/check.h"
 #include "net/tls.h"
@@ -77,10 +78,7 @@ void Connection::DoHandshake() {
   int r = SSL_do_handshake(ssl_);
   if (r == 1) {
     handshaking_ = false;
-    if (handshake_timer_ != 0) {
-      loop_->CancelTimer(handshake_timer_);
-      handshake_timer_ = 0;
-    }
+    loop_->CancelTimer(std::exchange(handshake_timer_, 0));
     const unsigned char* alpn = nullptr;
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(ssl_, &alpn, &alpn_len);
@@ -342,10 +340,7 @@ void Connection::Close(const Status& reason) {
     spdlog::debug("connection closed peer={}", info_.peer);
   }
   loop_->Remove(fd_);
-  if (handshake_timer_ != 0) {
-    loop_->CancelTimer(handshake_timer_);
-    handshake_timer_ = 0;
-  }
+  loop_->CancelTimer(std::exchange(handshake_timer_, 0));
   if (ssl_ != nullptr && !handshaking_) {
     ERR_clear_error();
     SSL_shutdown(ssl_);  // Best effort close_notify; no waiting for the peer's.

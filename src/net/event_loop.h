@@ -92,6 +92,8 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   // Loop thread only. Runs fn once after delay (never from inside the call).
   TimerId RunAfter(std::chrono::milliseconds delay, std::function<void()> fn);
   TimerId RunAt(Clock::time_point when, std::function<void()> fn);
+  // Ignores 0 (no timer: ids are never 0) and timers that already fired or were cancelled, so
+  // a holder may cancel its id whatever state it is in, e.g. CancelTimer(std::exchange(id, 0)).
   void CancelTimer(TimerId id);
 
   // Loop thread only. Runs fn after the current batch of events and posted tasks.

@@ -96,6 +96,15 @@ TEST(EventLoopTest, CancellingAFiredTimerLeavesItsSlotsNextTimerArmed) {
   EXPECT_EQ(fired, 2);
 }
 
+TEST(EventLoopTest, CancellingNoTimerDoesNothing) {
+  auto loop = EventLoop::Create("t").value();
+  int fired = 0;
+  loop->RunAt(EventLoop::Clock::now(), [&] { ++fired; });
+  loop->CancelTimer(0);
+  loop->RunPendingForTesting();
+  EXPECT_EQ(fired, 1);
+}
+
 TEST(EventLoopTest, ManyCancelledTimersDoNotDisturbTheLiveOnes) {
   // Enough cancellations to make the heap drop its stale entries several times over, between
   // timers that must still fire in deadline order.

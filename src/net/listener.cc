@@ -14,6 +14,7 @@
 #include <cstring>
 #include <future>
 #include <thread>
+#include <utility>
 
 #include "base/check.h"
 
@@ -117,8 +118,7 @@ class NetServer::Acceptor : public FdHandler {
   int fd() const { return fd_; }
   // Loop thread: stop watching the listener (and drop a pending resume).
   void Unregister(EventLoop& loop) {
-    if (resume_timer_ != 0) loop.CancelTimer(resume_timer_);
-    resume_timer_ = 0;
+    loop.CancelTimer(std::exchange(resume_timer_, 0));
     loop.Remove(fd_);
   }
 
