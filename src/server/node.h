@@ -246,11 +246,11 @@ class Node : public Consensus {
   // Proposals and reads waiting to be answered; the applied and acknowledged indexes.
   ApplyWaiters waiters_{options_.max_pending_proposals};
 
-  // Guards everything below up to the threads.
+  // Guards everything below up to the thread.
   mutable std::mutex mu_;
   std::condition_variable cv_;  // wakes the write thread
   bool stopping_ = false;
-  bool started_ = false;  // set by Start before the threads exist; read by Stop after they end
+  bool started_ = false;  // set by Start before the thread exists; read by Stop after it ends
   std::vector<Proposal> proposals_;  // waiting for the write thread
   // Propose wakes the write thread when proposals_ reaches this size: 1, or the gather target
   // while the write thread gathers.
